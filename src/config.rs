@@ -1,0 +1,267 @@
+//! The command line and every limit sse-server holds, as named constants.
+//!
+//! Nothing here touches a socket: `parse` turns arguments into a `Config` or
+//! a `UsageError` (exit code 2), and the constants are the single place a
+//! bound is written down, so the README, the code and the tests that reach a
+//! bound all point here.
+
+use std::ffi::OsString;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A request head (request line and fields) may be at most this long: `431`.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// At most this many header fields in one request head: `431`.
+pub const MAX_FIELDS: usize = 64;
+/// Request content (which no route takes) may be at most this long: `413`.
+pub const MAX_CONTENT: u64 = 64 * 1024;
+/// A chunk extension line and a trailer section are bounded too, so that
+/// chunked content cannot make the server scan without end.
+pub const MAX_CHUNK_LINE: usize = 4 * 1024;
+pub const MAX_TRAILERS: usize = 8 * 1024;
+/// Output that the kernel has not taken yet. A stream past it is a slow
+/// consumer and is closed; a static response stops reading new requests
+/// until its output drains below it.
+pub const MAX_PENDING_OUTPUT: usize = 64 * 1024;
+/// A request head must be complete this long after the connection opened,
+/// or after the first byte of a later request: `408`.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// An idle persistent connection (no request in progress) is closed after this.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// After an error response the write side is shut down and what the client
+/// still sends is read and dropped for at most this long (a lingering
+/// close), so the kernel does not answer it with a reset that would destroy
+/// the response before the client read it.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections accepted beyond `--max-connections`, only to be told the
+/// server is full. Past these, connections wait in the listen backlog.
+pub const FULL_RESERVE: usize = 8;
+/// Descriptors kept back from the open-file limit for the process itself:
+/// stdio, the poll instance, the listener, and files being served.
+pub const RESERVED_FDS: usize = 16;
+/// When `accept` fails for lack of descriptors or memory, it is tried again
+/// after this long (edge-triggered readiness would never say so again).
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// The listen backlog asked of the kernel (capped by `net.core.somaxconn`).
+pub const BACKLOG: i32 = 4096;
+/// Bounds of the `/events` query parameters.
+pub const MAX_INTERVAL_MS: u64 = 3_600_000;
+pub const MAX_EVENT_SIZE: usize = 65_536;
+/// The `retry:` sent when full is drawn from this range, so that browsers
+/// turned away at the same moment come back spread out.
+pub const FULL_RETRY_MS: (u64, u64) = (1_000, 5_000);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub interval: Duration,
+    pub www: PathBuf,
+    /// `None`: derived from the open-file limit once it has been raised.
+    pub max_connections: Option<usize>,
+    /// `None` when heartbeats are disabled (`--heartbeat 0`).
+    pub heartbeat: Option<Duration>,
+    pub log_level: log::LevelFilter,
+    pub reuse_port: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 8888,
+            interval: Duration::from_millis(2500),
+            www: PathBuf::from("www"),
+            max_connections: None,
+            heartbeat: Some(Duration::from_millis(15_000)),
+            log_level: log::LevelFilter::Info,
+            reuse_port: false,
+        }
+    }
+}
+
+pub const USAGE: &str = "\
+Usage: sse-server [OPTIONS]
+
+Serves the Server-Sent Events demo: the page at /, the stream at /events.
+
+Options:
+  --bind ADDR             address to listen on [default: 127.0.0.1]
+  --port N                TCP port, 0 picks a free one [default: 8888]
+  --interval MS           time between two events of a stream [default: 2500]
+  --www DIR               directory served at / [default: www]
+  --max-connections N     open connections at most [default: from the open-file limit]
+  --heartbeat MS          comment sent on a stream silent this long, 0 disables [default: 15000]
+  --log-level LEVEL       off, error, warn, info, debug, trace [default: info]
+  --reuse-port            let several sse-server processes listen on the same port
+  -h, --help              print this help
+  -V, --version           print the version";
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum Command {
+    Run(Config),
+    Help,
+    Version,
+}
+
+/// A bad option or value; `main` prints it with the usage and exits 2.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub fn parse<I>(args: I) -> Result<Command, UsageError>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    use lexopt::prelude::*;
+    let mut config = Config::default();
+    let mut parser = lexopt::Parser::from_args(args);
+    let err = |e: lexopt::Error| UsageError(e.to_string());
+    while let Some(arg) = parser.next().map_err(err)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Long("bind") => {
+                let v = text(parser.value().map_err(err)?, "--bind")?;
+                config.bind =
+                    v.parse().map_err(|_| UsageError(format!("invalid value '{v}' for --bind: not an IP address")))?;
+            }
+            Long("port") => {
+                config.port = number(parser.value().map_err(err)?, "--port", 0, u16::MAX as u64)? as u16;
+            }
+            Long("interval") => {
+                let ms = number(parser.value().map_err(err)?, "--interval", 1, MAX_INTERVAL_MS)?;
+                config.interval = Duration::from_millis(ms);
+            }
+            Long("www") => config.www = PathBuf::from(parser.value().map_err(err)?),
+            Long("max-connections") => {
+                let n = number(parser.value().map_err(err)?, "--max-connections", 1, 1 << 24)?;
+                config.max_connections = Some(n as usize);
+            }
+            Long("heartbeat") => {
+                let ms = number(parser.value().map_err(err)?, "--heartbeat", 0, MAX_INTERVAL_MS)?;
+                config.heartbeat = (ms > 0).then(|| Duration::from_millis(ms));
+            }
+            Long("log-level") => {
+                let v = text(parser.value().map_err(err)?, "--log-level")?;
+                config.log_level = match v.as_str() {
+                    "off" => log::LevelFilter::Off,
+                    "error" => log::LevelFilter::Error,
+                    "warn" => log::LevelFilter::Warn,
+                    "info" => log::LevelFilter::Info,
+                    "debug" => log::LevelFilter::Debug,
+                    "trace" => log::LevelFilter::Trace,
+                    _ => {
+                        return Err(UsageError(format!(
+                            "invalid value '{v}' for --log-level: expected off, error, warn, info, debug or trace"
+                        )));
+                    }
+                };
+            }
+            Long("reuse-port") => config.reuse_port = true,
+            _ => return Err(err(arg.unexpected())),
+        }
+    }
+    Ok(Command::Run(config))
+}
+
+fn text(value: OsString, option: &str) -> Result<String, UsageError> {
+    value
+        .into_string()
+        .map_err(|v| UsageError(format!("invalid value '{}' for {option}: not UTF-8", v.to_string_lossy())))
+}
+
+/// Decimal digits only (no sign, no spaces), within `min..=max`.
+fn number(value: OsString, option: &str, min: u64, max: u64) -> Result<u64, UsageError> {
+    let v = text(value, option)?;
+    match crate::sse::parse_decimal(v.as_bytes()) {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(UsageError(format!("invalid value '{v}' for {option}: expected a whole number from {min} to {max}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, UsageError> {
+        match parse(args.iter().copied())? {
+            Command::Run(c) => Ok(c),
+            other => panic!("expected Run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.bind, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(c.port, 8888);
+        assert_eq!(c.interval, Duration::from_millis(2500));
+        assert_eq!(c.www, PathBuf::from("www"));
+        assert_eq!(c.max_connections, None);
+        assert_eq!(c.heartbeat, Some(Duration::from_secs(15)));
+        assert_eq!(c.log_level, log::LevelFilter::Info);
+        assert!(!c.reuse_port);
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let c = run(&[
+            "--bind",
+            "::",
+            "--port",
+            "0",
+            "--interval",
+            "10",
+            "--www",
+            "/tmp/w",
+            "--max-connections",
+            "5",
+            "--heartbeat",
+            "0",
+            "--log-level",
+            "debug",
+            "--reuse-port",
+        ])
+        .unwrap();
+        assert_eq!(c.bind, "::".parse::<IpAddr>().unwrap());
+        assert_eq!(c.port, 0);
+        assert_eq!(c.interval, Duration::from_millis(10));
+        assert_eq!(c.www, PathBuf::from("/tmp/w"));
+        assert_eq!(c.max_connections, Some(5));
+        assert_eq!(c.heartbeat, None);
+        assert_eq!(c.log_level, log::LevelFilter::Debug);
+        assert!(c.reuse_port);
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        for (args, needle) in [
+            (&["--port", "70000"][..], "--port"),
+            (&["--port", "+1"][..], "--port"),
+            (&["--interval", "0"][..], "--interval"),
+            (&["--interval"][..], "--interval"),
+            (&["--bind", "localhost"][..], "--bind"),
+            (&["--log-level", "loud"][..], "--log-level"),
+            (&["--max-connections", "0"][..], "--max-connections"),
+            (&["--frobnicate"][..], "--frobnicate"),
+        ] {
+            let e = run(args).unwrap_err();
+            assert!(e.0.contains(needle), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert!(matches!(parse(["-h"]), Ok(Command::Help)));
+        assert!(matches!(parse(["--version"]), Ok(Command::Version)));
+    }
+}

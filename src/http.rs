@@ -1,0 +1,368 @@
+//! Pure HTTP/1.x request parsing: bytes in, a `Request` or an `HttpError` out.
+//!
+//! No sockets and no clock. "Not enough bytes yet" is not an error: `parse`
+//! returns `Status::Partial` for every strict prefix of a valid head, and an
+//! error as soon as the bytes seen can no longer start a valid one, so
+//! garbage (a TLS ClientHello, say) is refused at its first byte instead of
+//! waiting for the head timeout.
+//!
+//! The request line is checked here by hand, because httparse accepts bytes
+//! above 0x7F in the target and cannot tell a malformed version (`400`) from
+//! an unsupported one (`505`); the fields are parsed by `httparse`. Then the
+//! semantics that decide framing and routing are read from the fields
+//! (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, `Accept`,
+//! `Last-Event-ID`). Every check the contract lists happens here, before any
+//! route is looked at.
+
+use crate::config::{MAX_CONTENT, MAX_FIELDS, MAX_HEAD};
+use crate::uri;
+
+/// The result of feeding bytes to a parser: done, or waiting for more.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Status<T> {
+    Complete(T),
+    Partial,
+}
+
+/// Why a request is refused. Each one becomes a response with this status,
+/// a `text/plain` body of `why`, and `Connection: close`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpError {
+    pub status: u16,
+    pub why: &'static str,
+}
+
+const fn err(status: u16, why: &'static str) -> HttpError {
+    HttpError { status, why }
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.why)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Options,
+    Post,
+    Put,
+    Delete,
+    Connect,
+    Trace,
+    Patch,
+}
+
+impl Method {
+    /// Methods are case-sensitive (RFC 9110 §9.1): `get` is not `GET`.
+    fn from_token(token: &[u8]) -> Option<Method> {
+        Some(match token {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"OPTIONS" => Method::Options,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"DELETE" => Method::Delete,
+            b"CONNECT" => Method::Connect,
+            b"TRACE" => Method::Trace,
+            b"PATCH" => Method::Patch,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// How the request's content is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A parsed request head. Slices borrow from the input buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub method: Method,
+    pub version: Version,
+    /// `None` for the `*` target of `OPTIONS *`.
+    pub path: Option<&'a [u8]>,
+    pub query: &'a [u8],
+    pub framing: Framing,
+    /// Whether the connection may stay open after this request.
+    pub keep_alive: bool,
+    /// `Accept` names `text/event-stream` (what every `EventSource` sends).
+    pub accepts_event_stream: bool,
+    pub last_event_id: Option<&'a [u8]>,
+    /// Bytes of the head, the final empty line included.
+    pub head_len: usize,
+}
+
+/// Parses one request head from the start of `buf`.
+pub fn parse(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
+    // RFC 9112 §2.2: empty lines before a request line are ignored.
+    let partial = || {
+        if buf.len() >= MAX_HEAD { Err(err(431, "request head larger than 8 KiB")) } else { Ok(Status::Partial) }
+    };
+    let mut start = 0;
+    while let Some(&b) = buf.get(start) {
+        match b {
+            b'\n' => start += 1,
+            b'\r' => match buf.get(start + 1) {
+                Some(b'\n') => start += 2,
+                Some(_) => return Err(err(400, "bare CR before the request line")),
+                None => return partial(),
+            },
+            _ => break,
+        }
+    }
+    let line = match request_line(buf.get(start..).unwrap_or_default())? {
+        Status::Complete(line) => line,
+        Status::Partial => return partial(),
+    };
+    let fields_at = start + line.len;
+    let mut headers = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let fields = buf.get(fields_at..).unwrap_or_default();
+    let (fields_len, headers) = match httparse::parse_headers(fields, &mut headers) {
+        Ok(httparse::Status::Complete((n, h))) => (n, h),
+        Ok(httparse::Status::Partial) => return partial(),
+        Err(httparse::Error::TooManyHeaders) => return Err(err(431, "more than 64 header fields")),
+        Err(httparse::Error::NewLine) => return Err(err(400, "bare CR or malformed line ending in a header field")),
+        Err(_) => {
+            return Err(err(
+                400,
+                "malformed header field (whitespace before a colon, obs-fold, or a byte not allowed)",
+            ));
+        }
+    };
+    let head_len = fields_at + fields_len;
+    if head_len > MAX_HEAD {
+        return Err(err(431, "request head larger than 8 KiB"));
+    }
+    let fields = read_fields(headers, line.version)?;
+
+    // The method is only looked up once the whole head is known to be
+    // well-formed, so that a malformed request of any method is a 400.
+    let method = Method::from_token(line.method).ok_or(err(501, "method not implemented"))?;
+    if line.target == b"*" && method != Method::Options {
+        return Err(err(400, "the target * is only allowed with OPTIONS"));
+    }
+    let has_content = !matches!(fields.framing, Framing::None | Framing::Length(0));
+    if has_content && matches!(method, Method::Get | Method::Head) {
+        return Err(err(400, "GET and HEAD requests must not have content"));
+    }
+    let (path, query) = if line.target == b"*" {
+        (None, &b""[..])
+    } else {
+        let (p, q) = uri::path_and_query(line.target);
+        (Some(p), q)
+    };
+    let framing = match fields.framing {
+        Framing::Length(0) => Framing::None,
+        f => f,
+    };
+    let keep_alive = match line.version {
+        Version::Http11 => !fields.close,
+        Version::Http10 => fields.keep_alive && !fields.close,
+    };
+    Ok(Status::Complete(Request {
+        method,
+        version: line.version,
+        path,
+        query,
+        framing,
+        keep_alive,
+        accepts_event_stream: fields.accepts_event_stream,
+        last_event_id: fields.last_event_id,
+        head_len,
+    }))
+}
+
+struct RequestLine<'a> {
+    method: &'a [u8],
+    target: &'a [u8],
+    version: Version,
+    /// Bytes of the line with its line ending.
+    len: usize,
+}
+
+/// `method SP request-target SP HTTP-version CRLF`, one space between parts.
+fn request_line(buf: &[u8]) -> Result<Status<RequestLine<'_>>, HttpError> {
+    let method_len = buf.iter().position(|&b| !uri::is_tchar(b)).unwrap_or(buf.len());
+    match buf.get(method_len) {
+        None => return Ok(Status::Partial),
+        Some(b' ') if method_len > 0 => {}
+        Some(_) => return Err(err(400, "malformed request line: the method is not a token")),
+    }
+    let method = &buf[..method_len];
+    let rest = &buf[method_len + 1..];
+    let target_len = rest.iter().position(|&b| b == b' ' || !uri::is_target_byte(b)).unwrap_or(rest.len());
+    match rest.get(target_len) {
+        None => return Ok(Status::Partial),
+        Some(b' ') if target_len > 0 => {}
+        Some(b'#') => return Err(err(400, "malformed request line: the target has a fragment")),
+        Some(_) => return Err(err(400, "malformed request line: a byte not allowed in the target")),
+    }
+    let target = &rest[..target_len];
+    let rest = &rest[target_len + 1..];
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF (or a lone LF,
+    // which RFC 9112 §2.2 allows a recipient to accept).
+    const SHAPE: &[u8] = b"HTTP/0.0";
+    for (i, &b) in rest.iter().take(SHAPE.len()).enumerate() {
+        let ok = match SHAPE[i] {
+            b'0' => b.is_ascii_digit(),
+            s => b == s,
+        };
+        if !ok {
+            return Err(err(400, "malformed request line: bad HTTP version"));
+        }
+    }
+    let eol = match rest.get(SHAPE.len()..) {
+        None | Some([]) | Some([b'\r']) => return Ok(Status::Partial),
+        Some([b'\n', ..]) => 1,
+        Some([b'\r', b'\n', ..]) => 2,
+        Some(_) => return Err(err(400, "malformed request line: bad line ending")),
+    };
+    let version = match &rest[..SHAPE.len()] {
+        b"HTTP/1.1" => Version::Http11,
+        b"HTTP/1.0" => Version::Http10,
+        _ => return Err(err(505, "HTTP version not supported")),
+    };
+    uri::check_target(target).map_err(|why| err(400, why))?;
+    let len = method_len + 1 + target_len + 1 + SHAPE.len() + eol;
+    Ok(Status::Complete(RequestLine { method, target, version, len }))
+}
+
+/// What routing and framing need from the header fields.
+struct Fields<'a> {
+    framing: Framing,
+    close: bool,
+    keep_alive: bool,
+    accepts_event_stream: bool,
+    last_event_id: Option<&'a [u8]>,
+}
+
+fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result<Fields<'a>, HttpError> {
+    let mut hosts = 0;
+    let mut length: Option<u64> = None;
+    let mut transfer_encoding = false;
+    let mut chunked_count = 0;
+    let mut other_coding = false;
+    let mut f = Fields {
+        framing: Framing::None,
+        close: false,
+        keep_alive: false,
+        accepts_event_stream: false,
+        last_event_id: None,
+    };
+    let mut last_event_ids = 0;
+    for h in headers {
+        let value = trim_ows(h.value);
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"host") {
+            hosts += 1;
+            uri::check_host(value).map_err(|why| err(400, why))?;
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            // RFC 9110 §8.6: a list of identical values may be accepted as
+            // one; anything else is unrecoverable framing.
+            for item in list(value) {
+                let n = crate::sse::parse_decimal(item).ok_or(err(400, "invalid Content-Length"))?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(err(400, "Content-Length repeated with different values"));
+                }
+                length = Some(n);
+            }
+            if length.is_none() {
+                return Err(err(400, "invalid Content-Length"));
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            transfer_encoding = true;
+            for coding in list(value) {
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    chunked_count += 1;
+                } else if coding.is_empty() {
+                    return Err(err(400, "empty transfer coding"));
+                } else {
+                    other_coding = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for option in list(value) {
+                if option.eq_ignore_ascii_case(b"close") {
+                    f.close = true;
+                } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                    f.keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"accept") {
+            f.accepts_event_stream |= list(value).any(|range| {
+                let media = range.split(|&b| b == b';').next().unwrap_or_default();
+                trim_ows(media).eq_ignore_ascii_case(b"text/event-stream")
+            });
+        } else if name.eq_ignore_ascii_case(b"last-event-id") {
+            last_event_ids += 1;
+            f.last_event_id = Some(value);
+        }
+    }
+    if version == Version::Http11 && hosts == 0 {
+        return Err(err(400, "HTTP/1.1 request without Host"));
+    }
+    if hosts > 1 {
+        return Err(err(400, "more than one Host field"));
+    }
+    if last_event_ids > 1 {
+        // Two ids cannot both be the last one: start a new stream.
+        f.last_event_id = Some(b"");
+    }
+    if transfer_encoding {
+        if version == Version::Http10 {
+            return Err(err(400, "Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        if length.is_some() {
+            return Err(err(400, "both Content-Length and Transfer-Encoding"));
+        }
+        // Only `chunked` alone is supported: any other coding, before or
+        // after it, leaves the content's length unknowable here.
+        if other_coding {
+            return Err(err(501, "transfer coding not implemented (only chunked is)"));
+        }
+        if chunked_count != 1 {
+            return Err(err(400, "Transfer-Encoding must name chunked exactly once"));
+        }
+        f.framing = Framing::Chunked;
+    } else if let Some(n) = length {
+        if n > MAX_CONTENT {
+            return Err(err(413, "content larger than 64 KiB"));
+        }
+        f.framing = Framing::Length(n);
+    }
+    Ok(f)
+}
+
+/// The elements of a comma-separated list, trimmed; empty elements are
+/// kept (as empty slices) so callers can refuse them where that matters.
+fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let empty = value.is_empty();
+    value.split(|&b| b == b',').map(trim_ows).filter(move |_| !empty)
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

@@ -1,0 +1,60 @@
+//! `sse-server`: parses the command line, starts logging, runs the server,
+//! and maps failures to exit codes (2: bad usage, 1: could not start).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use sse_server::config::{self, Command, USAGE};
+use sse_server::server::Server;
+
+fn main() -> ExitCode {
+    let config = match config::parse(std::env::args_os().skip(1)) {
+        Ok(Command::Run(config)) => config,
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("sse-server {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("sse-server: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    // Logs go to stderr (the `stderr` feature): stdout carries only the
+    // `listening on` line that scripts read.
+    let logger = simple_logger::SimpleLogger::new().with_level(config.log_level).with_utc_timestamps();
+    if let Err(e) = logger.init() {
+        eprintln!("sse-server: cannot start logging: {e}");
+        return ExitCode::from(1);
+    }
+    let mut server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sse-server: {}", e.0);
+            return ExitCode::from(1);
+        }
+    };
+    let addr = match server.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sse-server: cannot read the listening address: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut stdout = std::io::stdout();
+    if writeln!(stdout, "listening on http://{addr}/").and_then(|()| stdout.flush()).is_err() {
+        // Nobody reads stdout: serving is what matters.
+        log::debug!("could not write the listening line to stdout");
+    }
+    log::info!("listening on http://{addr}/");
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sse-server: the event loop failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Which response a well-formed request gets: the routes of the contract.
+//!
+//! `respond` appends the response to the connection's output and says what
+//! the connection does next. Requests reach it only after every check of
+//! `http::parse`, so a malformed request never gets here (it gets `error`).
+//!
+//! | path               | GET, HEAD              | OPTIONS | others |
+//! | ------------------ | ---------------------- | ------- | ------ |
+//! | `/events`          | the stream             | 204     | 405    |
+//! | `/metrics`         | Prometheus text        | 204     | 405    |
+//! | `*`                | (400 in `http`)        | 204     | (400)  |
+//! | `/`, anything else | a file of www, or 404  | 204     | 405    |
+
+use std::fs::File;
+use std::io::Read;
+
+use crate::config::{FULL_RETRY_MS, MAX_PENDING_OUTPUT};
+use crate::conn::Ctx;
+use crate::http::{HttpError, Method, Request, Version};
+use crate::response::{self, ALLOW, Reply};
+use crate::sse;
+use crate::stream::Stream;
+use crate::www::{self, Found};
+
+/// What the connection does after a response.
+#[derive(Debug)]
+pub enum Next {
+    KeepAlive,
+    Close,
+    Stream(Stream),
+}
+
+/// The stream head (contract §3): no length, the body ends at close.
+const STREAM_FIELDS: &[u8] = b"Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+
+pub fn respond(req: &Request, full: bool, out: &mut Vec<u8>, file: &mut Option<(File, u64)>, cx: &mut Ctx) -> Next {
+    let head_only = req.method == Method::Head;
+    if full {
+        return shed(req, out, cx);
+    }
+    let Some(path) = req.path else {
+        return no_content(out, cx, req, ALLOW);
+    };
+    match (path, req.method) {
+        (_, Method::Options) => return no_content(out, cx, req, ALLOW),
+        (_, Method::Get | Method::Head) => {}
+        _ => return plain(out, cx, req, 405, "method not allowed", ALLOW),
+    }
+    match path {
+        b"/events" => events(req, out, cx),
+        b"/metrics" => {
+            let mut body = Vec::new();
+            let m = &cx.metrics;
+            m.render(&mut body, cx.open_connections, crate::metrics::rss_bytes(), crate::metrics::open_fds());
+            let ct = "text/plain; version=0.0.4; charset=utf-8";
+            ok(out, cx, req, ct, body.len() as u64);
+            if !head_only {
+                out.extend_from_slice(&body);
+            }
+            next(req)
+        }
+        _ => match cx.www.lookup(path) {
+            Found::Builtin => {
+                ok(out, cx, req, www::HTML, www::BUILTIN_INDEX.len() as u64);
+                if !head_only {
+                    out.extend_from_slice(www::BUILTIN_INDEX);
+                }
+                next(req)
+            }
+            Found::File { file: f, len, content_type } => {
+                ok(out, cx, req, content_type, len);
+                if !head_only && len > 0 {
+                    send_file(out, file, f, len);
+                }
+                next(req)
+            }
+            Found::NotFound => plain(out, cx, req, 404, "not found", b""),
+        },
+    }
+}
+
+/// A refused request (contract §2, "Bad requests"): always closes.
+pub fn error(e: &HttpError, out: &mut Vec<u8>, cx: &mut Ctx) {
+    out.clear();
+    cx.metrics.response(e.status);
+    let reply = Reply { keep_alive: false, version: Version::Http11, head_only: false };
+    response::plain(out, &cx.date, reply, e.status, e.why, b"");
+}
+
+fn events(req: &Request, out: &mut Vec<u8>, cx: &mut Ctx) -> Next {
+    let params = match sse::parse_query(req.query) {
+        Ok(p) => p,
+        Err(why) => return plain(out, cx, req, 400, why, b""),
+    };
+    // N = u64::MAX has no next event: such an id starts a new stream.
+    let resume = req.last_event_id.and_then(sse::parse_last_event_id).filter(|&(_, n)| n < u64::MAX);
+    if let (Some((_, n)), Some(count)) = (resume, params.count)
+        && n >= count
+    {
+        // Tells EventSource the stream is over: it does not reconnect.
+        return no_content(out, cx, req, b"");
+    }
+    cx.metrics.response(200);
+    response::start(out, 200, &cx.date);
+    out.extend_from_slice(STREAM_FIELDS);
+    if req.method == Method::Head {
+        response::connection(out, req.keep_alive, req.version);
+        out.extend_from_slice(b"\r\n");
+        return next(req);
+    }
+    out.extend_from_slice(b"\r\n");
+    let (conn, seen) = match resume {
+        Some((c, n)) => {
+            cx.metrics.streams_resumed += 1;
+            log::info!("Client resumed event stream (connection #{c}, Last-Event-Id: {c}-{n})");
+            (c, n)
+        }
+        None => {
+            let c = cx.next_stream;
+            cx.next_stream += 1;
+            cx.metrics.streams_new += 1;
+            let id = req.last_event_id.map(String::from_utf8_lossy);
+            log::info!(
+                "Client connected to event stream (connection #{c}, Last-Event-Id: {})",
+                id.as_deref().unwrap_or("none")
+            );
+            (c, 0)
+        }
+    };
+    cx.metrics.open_streams += 1;
+    Next::Stream(Stream::new(conn, seen, &params, cx.config.interval, cx.now))
+}
+
+/// The answer of a full server (contract §2, "Full"): an `EventSource` is
+/// told to come back after a random 1 to 5 s, anyone else gets `503`.
+fn shed(req: &Request, out: &mut Vec<u8>, cx: &mut Ctx) -> Next {
+    cx.metrics.shed += 1;
+    if !req.accepts_event_stream {
+        plain(
+            out,
+            cx,
+            &Request { keep_alive: false, ..*req },
+            503,
+            "sse-server is full, retry later",
+            b"Retry-After: 1\r\n",
+        );
+        return Next::Close;
+    }
+    cx.metrics.response(200);
+    response::start(out, 200, &cx.date);
+    out.extend_from_slice(STREAM_FIELDS);
+    out.extend_from_slice(b"\r\n");
+    if req.method != Method::Head {
+        let (lo, hi) = FULL_RETRY_MS;
+        sse::write_full(out, lo + next_random(&mut cx.rng) % (hi - lo + 1));
+    }
+    Next::Close
+}
+
+fn next(req: &Request) -> Next {
+    if req.keep_alive { Next::KeepAlive } else { Next::Close }
+}
+
+fn ok(out: &mut Vec<u8>, cx: &mut Ctx, req: &Request, content_type: &str, len: u64) {
+    cx.metrics.response(200);
+    response::start(out, 200, &cx.date);
+    response::connection(out, req.keep_alive, req.version);
+    response::content(out, content_type, len);
+}
+
+fn no_content(out: &mut Vec<u8>, cx: &mut Ctx, req: &Request, fields: &[u8]) -> Next {
+    cx.metrics.response(204);
+    response::start(out, 204, &cx.date);
+    out.extend_from_slice(fields);
+    response::connection(out, req.keep_alive, req.version);
+    out.extend_from_slice(b"\r\n");
+    next(req)
+}
+
+fn plain(out: &mut Vec<u8>, cx: &mut Ctx, req: &Request, status: u16, why: &str, fields: &[u8]) -> Next {
+    cx.metrics.response(status);
+    let reply = Reply { keep_alive: req.keep_alive, version: req.version, head_only: req.method == Method::Head };
+    response::plain(out, &cx.date, reply, status, why, fields);
+    next(req)
+}
+
+/// A small file goes into the output at once; a larger one is read piece
+/// by piece as the client takes it, so output stays within its bound.
+fn send_file(out: &mut Vec<u8>, pending: &mut Option<(File, u64)>, mut f: File, len: u64) {
+    if len <= MAX_PENDING_OUTPUT as u64 {
+        let start = out.len();
+        out.resize(start + len as usize, 0);
+        let got = f.read(&mut out[start..]).unwrap_or(0);
+        if got as u64 == len {
+            return;
+        }
+        // Short: the file shrank since it was looked up. Read the rest in
+        // pieces; if it cannot be had, the connection is closed.
+        out.truncate(start + got);
+        *pending = Some((f, len - got as u64));
+        return;
+    }
+    *pending = Some((f, len));
+}
+
+/// xorshift64*: enough to spread reconnections, no dependency needed.
+fn next_random(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}

@@ -1,0 +1,85 @@
+//! The few system calls std and mio do not offer: the open-file limit, and
+//! a listening socket with `SO_REUSEPORT` and a backlog of our choosing.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::FromRawFd;
+
+/// Raises the soft open-file limit to the hard limit; returns the soft
+/// limit in force afterwards.
+pub fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: `raised` is a valid rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    lim.rlim_cur
+}
+
+/// A non-blocking listening socket on `addr`, with `SO_REUSEADDR` (a
+/// restarted server can bind at once, as the browser test restarts it on
+/// the same port) and, if asked, `SO_REUSEPORT` (several processes share
+/// the port and the kernel spreads connections over them).
+pub fn listen(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<mio::net::TcpListener> {
+    let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    // SAFETY: plain socket(2); the result is checked.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a socket we own; from here on it is closed on drop.
+    let listener = unsafe { mio::net::TcpListener::from_raw_fd(fd) };
+    set_flag(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)?;
+    if reuse_port {
+        set_flag(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT)?;
+    }
+    let rc = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `sin` is a valid sockaddr_in of the length given.
+            unsafe { libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), size_of_val(&sin) as libc::socklen_t) }
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: `sin6` is a valid sockaddr_in6 of the length given.
+            unsafe {
+                libc::bind(fd, (&sin6 as *const libc::sockaddr_in6).cast(), size_of_val(&sin6) as libc::socklen_t)
+            }
+        }
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: listen(2) on our bound socket.
+    if unsafe { libc::listen(fd, backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
+fn set_flag(fd: i32, level: i32, name: i32) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a c_int option value of the length given.
+    let rc = unsafe {
+        libc::setsockopt(fd, level, name, (&one as *const libc::c_int).cast(), size_of_val(&one) as libc::socklen_t)
+    };
+    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}

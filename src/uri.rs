@@ -1,0 +1,227 @@
+//! The URI grammar of RFC 3986 as RFC 9112 uses it for request targets and
+//! `Host`: pure byte checks, no allocation except when decoding a path.
+//!
+//! A target is accepted in origin form (`/path?query`), absolute form
+//! (`http://host:port/path?query`) or as `*`; authority form (`CONNECT`)
+//! is refused. No byte above 0x7F and no fragment is ever accepted.
+
+/// `tchar` of RFC 9110 §5.6.2: the bytes of a method or a field name.
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+fn is_sub_delim(b: u8) -> bool {
+    b"!$&'()*+,;=".contains(&b)
+}
+
+/// `pchar` without `pct-encoded` (checked apart, since it spans 3 bytes).
+fn is_pchar(b: u8) -> bool {
+    is_unreserved(b) || is_sub_delim(b) || b == b':' || b == b'@'
+}
+
+/// Bytes that may appear anywhere in a request target of any form. Bytes
+/// outside this set end the target at once, so the request line parser can
+/// refuse garbage before the line is complete.
+pub fn is_target_byte(b: u8) -> bool {
+    is_pchar(b) || b"/?%[]".contains(&b)
+}
+
+/// Checks a whole request target; the error says what is wrong with it.
+pub fn check_target(target: &[u8]) -> Result<(), &'static str> {
+    if target == b"*" {
+        return Ok(());
+    }
+    if target.first() == Some(&b'/') {
+        return check_path_query(target);
+    }
+    let (_, rest) = split_scheme(target).ok_or("target is neither origin form, absolute form nor *")?;
+    let end = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
+    check_host(&rest[..end])?;
+    check_path_query(&rest[end..])
+}
+
+/// `http://` or `https://`, any case; returns the scheme and what follows `//`.
+fn split_scheme(target: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = target.iter().position(|&b| b == b':')?;
+    let (scheme, rest) = target.split_at(colon);
+    let http = scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https");
+    let rest = rest.strip_prefix(b"://")?;
+    http.then_some((scheme, rest))
+}
+
+/// `path-abempty [ "?" query ]`: pchars, `/`, and `?` in the query.
+fn check_path_query(s: &[u8]) -> Result<(), &'static str> {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'%' => {
+                let ok =
+                    s.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+                if !ok {
+                    return Err("malformed percent-encoding in the target");
+                }
+                i += 2;
+            }
+            b'?' | b'/' => {}
+            _ if is_pchar(b) => {}
+            _ => return Err("a byte not allowed in the target"),
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// `Host` (and the authority of an absolute-form target): `host [ ":" port ]`
+/// where host is an IP literal in brackets, an IPv4 address or a reg-name.
+/// Not empty, no userinfo, no path.
+pub fn check_host(value: &[u8]) -> Result<(), &'static str> {
+    let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
+        let close = rest.iter().position(|&b| b == b']').ok_or("invalid Host: unclosed [")?;
+        let literal = &rest[..close];
+        let ok = !literal.is_empty() && literal.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        if !ok {
+            return Err("invalid Host: bad IP literal");
+        }
+        (&b"x"[..], &rest[close + 1..])
+    } else {
+        let colon = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+        (&value[..colon], &value[colon..])
+    };
+    if host.is_empty() {
+        return Err("invalid Host: empty");
+    }
+    let mut i = 0;
+    while let Some(&b) = host.get(i) {
+        if b == b'%' {
+            let ok = host.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && host.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            if !ok {
+                return Err("invalid Host: malformed percent-encoding");
+            }
+            i += 2;
+        } else if !(is_unreserved(b) || is_sub_delim(b)) {
+            return Err("invalid Host: userinfo, path or a byte not allowed");
+        }
+        i += 1;
+    }
+    match port {
+        [] => Ok(()),
+        [b':', digits @ ..] if digits.iter().all(u8::is_ascii_digit) => Ok(()),
+        _ => Err("invalid Host: bad port"),
+    }
+}
+
+/// Splits a checked target (not `*`) into its path and query. An
+/// absolute-form target with no path has the path `/`.
+pub fn path_and_query(target: &[u8]) -> (&[u8], &[u8]) {
+    let rest = match split_scheme(target) {
+        Some((_, rest)) if target.first() != Some(&b'/') => {
+            let start = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
+            &rest[start..]
+        }
+        _ => target,
+    };
+    let (path, query) = match rest.iter().position(|&b| b == b'?') {
+        Some(q) => (&rest[..q], &rest[q + 1..]),
+        None => (rest, &b""[..]),
+    };
+    if path.is_empty() { (b"/", query) } else { (path, query) }
+}
+
+/// Percent-decodes a checked path. `None` when it decodes to something no
+/// file can be named by (a NUL byte).
+pub fn decode_path(path: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while let Some(&b) = path.get(i) {
+        if b == b'%' {
+            let hi = hex(*path.get(i + 1)?)?;
+            let lo = hex(*path.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    (!out.contains(&0)).then_some(out)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        for ok in [
+            &b"/"[..],
+            b"*",
+            b"/events?interval=10&count=2",
+            b"/a/b%20c",
+            b"/~x/@:!$&'()*+,;=",
+            b"http://h/",
+            b"HTTP://h:8888/events?x",
+            b"https://[::1]:1/",
+            b"http://h",
+            b"http://h?q",
+            b"/?a?b/",
+        ] {
+            assert_eq!(check_target(ok), Ok(()), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"/a%2"[..],
+            b"/a%zz",
+            b"/a\\b",
+            b"/a|b",
+            b"/a{",
+            b"/[",
+            b"h:80",
+            b"ftp://h/",
+            b"http://u@h/",
+            b"http:///",
+            b"http://h/a b",
+            b"example.com",
+            b"/\x80",
+        ] {
+            assert!(check_target(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        for ok in [&b"h"[..], b"h:1", b"h:", b"127.0.0.1:8888", b"[::1]", b"[::1]:80", b"a-b.c_d~e", b"%41"] {
+            assert_eq!(check_host(ok), Ok(()), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [&b""[..], b":80", b"u@h", b"h/p", b"h:8x", b"[::1", b"[]", b"[g::1]", b"h h", b"h:1:2", b"%4"] {
+            assert!(check_host(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn split_path_and_query() {
+        assert_eq!(path_and_query(b"/events?count=2"), (&b"/events"[..], &b"count=2"[..]));
+        assert_eq!(path_and_query(b"/"), (&b"/"[..], &b""[..]));
+        assert_eq!(path_and_query(b"http://h:1/x?y"), (&b"/x"[..], &b"y"[..]));
+        assert_eq!(path_and_query(b"http://h"), (&b"/"[..], &b""[..]));
+        assert_eq!(path_and_query(b"http://h?q"), (&b"/"[..], &b"q"[..]));
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(decode_path(b"/a%2e%2E/b%2Fc").as_deref(), Some(&b"/a../b/c"[..]));
+        assert_eq!(decode_path(b"/a%00"), None);
+    }
+}
