@@ -245,7 +245,19 @@ impl Conn {
                 };
                 self.keep_input(input.get(used..).unwrap_or_default());
             }
-            if self.held_back() || !self.read_pending {
+            if self.held_back() {
+                // Write what is pending; if that releases the back-pressure,
+                // go on with the requests already buffered (no event would
+                // come to say so: the socket stays writable).
+                if let Err(v) = self.flush(cx) {
+                    return v;
+                }
+                if self.held_back() {
+                    break;
+                }
+                continue;
+            }
+            if !self.read_pending {
                 break;
             }
             if budget == 0 {

@@ -1,0 +1,111 @@
+//! The program (contract §1): options, the `listening on` line, exit codes.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{BIN, Server};
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run sse-server");
+    let code = out.status.code().expect("exit code");
+    (code, String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Usage: sse-server [OPTIONS]"), "{out}");
+    for option in ["--bind", "--port", "--interval", "--www", "--max-connections", "--heartbeat", "--log-level"] {
+        assert!(out.contains(option), "usage lacks {option}");
+    }
+    let (code, out, _) = run(&["-V"]);
+    assert_eq!((code, out.as_str()), (0, concat!("sse-server ", env!("CARGO_PKG_VERSION"), "\n")));
+}
+
+#[test]
+fn bad_options_exit_2_naming_the_option() {
+    for (args, named) in [
+        (&["--port", "http"][..], "--port"),
+        (&["--port", "65536"][..], "--port"),
+        (&["--interval", "-5"][..], "--interval"),
+        (&["--heartbeat", "x"][..], "--heartbeat"),
+        (&["--log-level", "chatty"][..], "--log-level"),
+        (&["--bind", "example.com"][..], "--bind"),
+        (&["--max-connections", "0"][..], "--max-connections"),
+        (&["--no-such-option"][..], "--no-such-option"),
+        (&["--port"][..], "--port"),
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(out, "", "{args:?}: nothing on stdout");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.starts_with("sse-server: ") && first.contains(named), "{args:?}: {first}");
+        assert!(err.contains("Usage: sse-server"), "{args:?}: usage follows");
+    }
+}
+
+#[test]
+fn address_in_use_exits_1_naming_the_address() {
+    let server = Server::start(&[]);
+    let port = server.port().to_string();
+    let (code, out, err) = run(&["--port", &port]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("sse-server: cannot listen on 127.0.0.1:{port}: ")), "{err}");
+    assert!(err.contains("in use"), "{err}");
+}
+
+#[test]
+fn listening_line_names_the_real_address() {
+    // `Server::start` already parses `listening on http://HOST:PORT/`.
+    let server = Server::start(&["--bind", "127.0.0.1"]);
+    assert_ne!(server.port(), 0);
+    assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
+    let v6 = Server::start(&["--bind", "::1"]);
+    assert_eq!(v6.addr.ip().to_string(), "::1");
+    let mut c = v6.connect();
+    c.send(b"GET /index.html HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+    assert_eq!(c.read_response().status(), 200);
+}
+
+#[test]
+fn logs_go_to_stderr_at_the_chosen_level() {
+    let mut server = Server::start(&["--log-level", "debug"]);
+    let mut c = server.connect();
+    c.send(b"get / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(c.read_response().status(), 501);
+    server.wait_log("DEBUG");
+    // At `warn`, the info lines of streams are not written.
+    let mut quiet = Server::start(&["--log-level", "warn", "--interval", "10"]);
+    let mut c = quiet.connect();
+    c.send(&common::get_events("/events?count=1", ""));
+    c.read_to_eof();
+    assert!(quiet.log_so_far().iter().all(|l| !l.contains("INFO")), "{:?}", quiet.log_so_far());
+}
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--port", "0"]);
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 100, rlim_max: 200 };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut server = Server::spawn(cmd);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!((fields[3], fields[4]), ("200", "200"), "{line}");
+    // And --max-connections follows from it: 200 less the reserves.
+    server.wait_log("max connections: 176 (open-file limit 200)");
+}

@@ -1,0 +1,248 @@
+//! The event stream (contract §3): the head at once, exact events, ids,
+//! the schedule, query parameters, resumption, heartbeats, clients leaving.
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::{STREAM_HEAD, Server, event, get_events};
+
+#[test]
+fn the_head_comes_at_once_then_exact_events() {
+    let mut server = Server::start(&["--interval", "300"]);
+    let mut c = server.connect();
+    let asked = Instant::now();
+    c.send(&get_events("/events", ""));
+    let head = common::normalize_date(&String::from_utf8(c.read_until(b"\r\n\r\n")).unwrap());
+    assert_eq!(head, STREAM_HEAD);
+    // The head did not wait for the first event (due 300 ms after).
+    assert!(asked.elapsed() < Duration::from_millis(300), "head took {:?}", asked.elapsed());
+    server.wait_log("Client connected to event stream (connection #1, Last-Event-Id: none)");
+    for n in 1..=3 {
+        let want = event(1, n);
+        assert_eq!(String::from_utf8(c.read_exact_n(want.len())).unwrap(), want);
+    }
+    // A second client is connection #2.
+    let mut d = server.connect();
+    d.send(&get_events("/events", ""));
+    d.read_until(b"\r\n\r\n");
+    assert_eq!(String::from_utf8(d.read_exact_n(event(2, 1).len())).unwrap(), event(2, 1));
+}
+
+#[test]
+fn count_ends_the_stream_after_its_last_event() {
+    let mut server = Server::start(&[]);
+    let mut c = server.connect();
+    c.send(&get_events("/events?count=3&interval=20", ""));
+    let all = String::from_utf8(c.read_to_eof()).unwrap();
+    let body = all.strip_prefix_head();
+    assert_eq!(body, format!("{}{}{}", event(1, 1), event(1, 2), event(1, 3)));
+    server.wait_log("Event stream ended after its last event (connection #1)");
+}
+
+trait StripHead {
+    fn strip_prefix_head(&self) -> String;
+}
+
+impl StripHead for String {
+    fn strip_prefix_head(&self) -> String {
+        let (head, body) = self.split_once("\r\n\r\n").expect("a head");
+        assert_eq!(common::normalize_date(&format!("{head}\r\n\r\n")), STREAM_HEAD);
+        body.to_string()
+    }
+}
+
+#[test]
+fn events_follow_a_fixed_schedule_never_early() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    let interval = Duration::from_millis(25);
+    let start = Instant::now();
+    c.send(&get_events("/events?interval=25&count=40", ""));
+    c.read_until(b"\r\n\r\n");
+    let mut last = Duration::ZERO;
+    for n in 1..=40u32 {
+        let want = event(1, n.into());
+        assert_eq!(String::from_utf8(c.read_exact_n(want.len())).unwrap(), want);
+        last = start.elapsed();
+        // The request was sent after `start`, so event n can never be seen
+        // before start + n × interval.
+        assert!(last >= interval * n, "event {n} early at {last:?}");
+    }
+    // No drift that accumulates: 40 × 25 ms is 1 s, not 1 s plus 40 delays.
+    // (A generous bound: this is a correctness check, not a benchmark.)
+    assert!(last < Duration::from_millis(1000 + 400), "40 events took {last:?}");
+    c.expect_eof();
+}
+
+#[test]
+fn last_event_id_resumes_the_same_connection() {
+    let mut server = Server::start(&[]);
+    let mut c = server.connect();
+    c.send(&get_events("/events?count=43&interval=10", "Last-Event-ID: 7-41\r\n"));
+    let body = String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head();
+    assert_eq!(body, format!("{}{}", event(7, 42), event(7, 43)));
+    server.wait_log("Client resumed event stream (connection #7, Last-Event-Id: 7-41)");
+    // Resuming does not count as a new client: the next new one is #1.
+    let mut d = server.connect();
+    d.send(&get_events("/events?count=1&interval=10", ""));
+    assert_eq!(String::from_utf8(d.read_to_eof()).unwrap().strip_prefix_head(), event(1, 1));
+}
+
+#[test]
+fn other_last_event_ids_start_a_new_stream() {
+    let mut server = Server::start(&[]);
+    for (i, id) in [
+        "",
+        "abc",
+        "7",
+        "7-",
+        "-3",
+        "+7-3",
+        "7-+3",
+        "7-3-1",
+        "18446744073709551616-1",
+        "1-18446744073709551616",
+        "3041",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut c = server.connect();
+        c.send(&get_events("/events?count=1&interval=1", &format!("Last-Event-ID: {id}\r\n")));
+        let n = i as u64 + 1;
+        assert_eq!(String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head(), event(n, 1), "{id:?}");
+        server.wait_log(&format!("Client connected to event stream (connection #{n}, Last-Event-Id: {id})"));
+    }
+}
+
+#[test]
+fn count_already_reached_is_204() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    for id in ["5-3", "5-4"] {
+        c.send(&get_events("/events?count=3", &format!("Last-Event-ID: {id}\r\n")));
+        assert_eq!(c.read_response().head, "HTTP/1.1 204 No Content\r\nDate: <date>\r\n\r\n", "{id}");
+    }
+}
+
+#[test]
+fn bad_query_values_are_400_naming_them() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    for (query, name) in [
+        ("interval=0", "interval"),
+        ("interval=3600001", "interval"),
+        ("interval=abc", "interval"),
+        ("count=0", "count"),
+        ("count=-1", "count"),
+        ("size=65537", "size"),
+    ] {
+        c.send(&get_events(&format!("/events?{query}"), ""));
+        let r = c.read_response();
+        assert_eq!(r.status(), 400, "{query}");
+        let body = String::from_utf8(r.body).unwrap();
+        assert!(body.contains(name), "{query}: {body}");
+    }
+    // Unknown parameters are ignored.
+    c.send(&get_events("/events?count=1&interval=1&foo=bar", ""));
+    c.read_until(b"\r\n\r\n");
+    assert_eq!(String::from_utf8(c.read_exact_n(event(1, 1).len())).unwrap(), event(1, 1));
+}
+
+#[test]
+fn heartbeats_only_on_silent_streams() {
+    let server = Server::start(&["--heartbeat", "100"]);
+    let mut silent = server.connect();
+    silent.send(&get_events("/events?interval=600000", ""));
+    silent.read_until(b"\r\n\r\n");
+    for _ in 0..3 {
+        assert_eq!(silent.read_exact_n(13), b": heartbeat\n\n");
+    }
+    // A stream with an event every 40 ms is never silent for 100 ms.
+    let mut busy = server.connect();
+    busy.send(&get_events("/events?interval=40&count=15", ""));
+    let body = String::from_utf8(busy.read_to_eof()).unwrap().strip_prefix_head();
+    let want: String = (1..=15).map(|n| event(2, n)).collect();
+    assert_eq!(body, want);
+}
+
+#[test]
+fn heartbeat_zero_disables_them() {
+    let server = Server::start(&["--heartbeat", "0", "--interval", "300"]);
+    let mut c = server.connect();
+    c.send(&get_events("/events?count=1", ""));
+    // Only the event, no comment before it.
+    assert_eq!(String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head(), event(1, 1));
+}
+
+#[test]
+fn a_client_leaving_is_noticed_at_once() {
+    let mut server = Server::start(&["--interval", "3600000"]);
+    let mut c = server.connect();
+    c.send(&get_events("/events", ""));
+    c.read_until(b"\r\n\r\n");
+    server.wait_log("Client connected to event stream (connection #1");
+    drop(c);
+    // The next event would be an hour away: the close itself is noticed.
+    server.wait_log("Client disconnected from event stream (connection #1)");
+    let mut m = server.connect();
+    m.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    let text = String::from_utf8(m.read_response().body).unwrap();
+    assert!(text.contains("\nsse_open_streams 0\n"), "{text}");
+    assert!(text.contains("sse_streams_ended_total{reason=\"client\"} 1\n"), "{text}");
+}
+
+#[test]
+fn bytes_sent_on_a_stream_are_discarded() {
+    let server = Server::start(&["--interval", "20"]);
+    let mut c = server.connect();
+    c.send(&get_events("/events?count=5", ""));
+    c.read_until(b"\r\n\r\n");
+    // Requests and garbage after the stream request change nothing.
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.send(&[0xffu8; 100_000]);
+    let mut rest = Vec::new();
+    c.stream.read_to_end(&mut rest).unwrap();
+    let want: String = (1..=5).map(|n| event(1, n)).collect();
+    assert_eq!(String::from_utf8([c.buf.clone(), rest].concat()).unwrap(), want);
+}
+
+#[test]
+fn head_of_events_starts_no_stream() {
+    let mut server = Server::start(&[]);
+    let mut c = server.connect();
+    c.send(b"HEAD /events HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read_response_to(true).head, STREAM_HEAD);
+    c.send(&get_events("/events?count=1&interval=1", ""));
+    assert_eq!(String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head(), event(1, 1));
+    server.wait_log("(connection #1, Last-Event-Id: none)");
+}
+
+#[test]
+fn a_thousand_streams_each_get_consecutive_ids() {
+    let server = Server::start(&["--log-level", "warn"]);
+    let mut clients: Vec<common::Client> = (0..1000)
+        .map(|_| {
+            let mut c = server.connect();
+            c.send(&get_events("/events?interval=50&count=8", ""));
+            c
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for c in &mut clients {
+        let body = String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head();
+        let conn: u64 = body
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .and_then(|id| id.split('-').next())
+            .and_then(|c| c.parse().ok())
+            .expect("an id");
+        let want: String = (1..=8).map(|n| event(conn, n)).collect();
+        assert_eq!(body, want);
+        assert!(seen.insert(conn), "connection #{conn} twice");
+    }
+    assert_eq!(seen.len(), 1000);
+    assert_eq!(seen.iter().max(), Some(&1000));
+}
