@@ -1,0 +1,73 @@
+//! `sse-bench`: the load generator bundled with sse-server, in the spirit
+//! of redis-benchmark. It opens many Server-Sent Events streams to one
+//! server and measures what arrives.
+//!
+//! One thread, one `mio::Poll`, connections in a `Slab`; nothing blocks but
+//! the poll. Connects are paced by a timer (`--rate` per second), each from
+//! the next source address of `--sources` (to pass the ephemeral-port limit
+//! of one address). Every stream sends `GET PATH` with
+//! `Accept: text/event-stream`, reads the response head (a status other than
+//! 200 is a failed connect), then the body, raw until the close or chunked,
+//! and parses it as the WHATWG event-stream format, so it measures other SSE
+//! servers too (the original Node demo sends chunked bodies and integer ids).
+//!
+//! What it measures:
+//! - connect time: from the connect() call to the complete response head;
+//! - events per second and bytes per second over the whole run;
+//! - ids: per stream, the number in each id (`N` in `C-N`, or the integer)
+//!   must be one more than the last: a larger step is a gap, no step up a
+//!   repeat;
+//! - lateness: per stream, the first event fixes the schedule (t0, n0), event
+//!   n is due at t0 + (n - n0) × interval, lateness is how long after that it
+//!   arrives. It includes the bench's own delay, so keep the bench below one
+//!   core's worth of work when measuring a server;
+//! - early closes: streams the server ended before the run did (expected with
+//!   `count=`), apart from errors (resets, malformed bodies).
+//!
+//! Progress goes to stderr each second; at the end a summary goes to stderr
+//! and one JSON line to stdout.
+
+mod bench;
+mod check;
+mod chunked;
+mod conn;
+mod hist;
+mod net;
+mod opts;
+mod response;
+mod sse;
+mod stats;
+
+use std::process::ExitCode;
+
+use opts::Command;
+
+fn main() -> ExitCode {
+    let opts = match opts::parse(std::env::args_os().skip(1)) {
+        Ok(Command::Run(opts)) => opts,
+        Ok(Command::Help) => {
+            println!("{}", opts::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("sse-bench {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("sse-bench: {message}\n\n{}", opts::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    match bench::run(&opts) {
+        Ok((stats, duration)) => {
+            let secs = duration.as_secs_f64();
+            eprintln!("{}", stats.summary(secs));
+            println!("{}", stats.json(secs));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sse-bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

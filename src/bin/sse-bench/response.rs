@@ -1,0 +1,185 @@
+//! The response head of an event stream: is it one, and how is its body
+//! framed (RFC 9112 §6.3)?
+//!
+//! Pure: bytes in, a verdict out. The caller keeps the head bytes, bounded
+//! by `MAX_HEAD`; `httparse` does the grammar, with at most `MAX_FIELDS`.
+
+use std::fmt;
+
+/// Largest response head accepted.
+pub const MAX_HEAD: usize = 16 * 1024;
+/// Most header fields accepted.
+pub const MAX_FIELDS: usize = 64;
+
+/// How the body after the head ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Neither `Content-Length` nor `Transfer-Encoding`: at the close.
+    UntilClose,
+    Length(u64),
+    Chunked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// Not HTTP/1.x, or too many fields.
+    Malformed,
+    TooLarge,
+    /// A status other than 200.
+    Status(u16),
+    /// 200, but not `Content-Type: text/event-stream`.
+    NotEventStream,
+    /// A transfer coding other than `chunked` alone, or a bad length.
+    BadFraming,
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadError::Malformed => f.write_str("malformed response head"),
+            HeadError::TooLarge => f.write_str("response head too large"),
+            HeadError::Status(code) => write!(f, "status {code}"),
+            HeadError::NotEventStream => f.write_str("200 without Content-Type: text/event-stream"),
+            HeadError::BadFraming => f.write_str("unsupported Transfer-Encoding or bad Content-Length"),
+        }
+    }
+}
+
+/// `Ok(None)` while the head is incomplete; else its length and the body's
+/// framing.
+pub fn parse(head: &[u8]) -> Result<Option<(usize, Framing)>, HeadError> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let mut response = httparse::Response::new(&mut fields);
+    let len = match response.parse(head) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if head.len() >= MAX_HEAD => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(HeadError::Malformed),
+    };
+    match response.code {
+        Some(200) => {}
+        Some(code) => return Err(HeadError::Status(code)),
+        None => return Err(HeadError::Malformed),
+    }
+    let values = |name: &'static str| {
+        response.headers.iter().filter(move |f| f.name.eq_ignore_ascii_case(name)).map(|f| f.value)
+    };
+    let is_event_stream = values("content-type").any(|v| {
+        let v = v.trim_ascii();
+        let media = v.split(|&b| b == b';').next().unwrap_or_default();
+        media.trim_ascii().eq_ignore_ascii_case(b"text/event-stream")
+    });
+    if !is_event_stream {
+        return Err(HeadError::NotEventStream);
+    }
+    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3).
+    let codings: Vec<&[u8]> = values("transfer-encoding")
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|c| !c.is_empty())
+        .collect();
+    if !codings.is_empty() {
+        return match codings.as_slice() {
+            [only] if only.eq_ignore_ascii_case(b"chunked") => Ok(Some((len, Framing::Chunked))),
+            _ => Err(HeadError::BadFraming),
+        };
+    }
+    let mut length = None;
+    for value in values("content-length") {
+        let n = parse_decimal(value.trim_ascii()).ok_or(HeadError::BadFraming)?;
+        if length.is_some_and(|l| l != n) {
+            return Err(HeadError::BadFraming);
+        }
+        length = Some(n);
+    }
+    Ok(Some((len, length.map_or(Framing::UntilClose, Framing::Length))))
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SSE_SERVER: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+        Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nDate: Sun, 23 Nov 2025 20:00:00 GMT\r\n\r\n";
+    const NODE: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+        Cache-Control: no-cache\r\nDate: Sun, 23 Nov 2025 20:00:00 GMT\r\nConnection: keep-alive\r\n\
+        Keep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+    #[test]
+    fn every_prefix_is_incomplete() {
+        for head in [SSE_SERVER, NODE] {
+            for end in 0..head.len() {
+                assert_eq!(parse(&head.as_bytes()[..end]), Ok(None), "{:?}", &head[..end]);
+            }
+        }
+    }
+
+    type Want = Result<Option<Framing>, HeadError>;
+
+    #[test]
+    fn table() {
+        let ct = "Content-Type: text/event-stream\r\n";
+        #[rustfmt::skip]
+        let cases: Vec<(&str, String, Want)> = vec![
+            ("sse-server", SSE_SERVER.into(), Ok(Some(Framing::UntilClose))),
+            ("node", NODE.into(), Ok(Some(Framing::Chunked))),
+            ("http/1.0", format!("HTTP/1.0 200 OK\r\n{ct}\r\n"), Ok(Some(Framing::UntilClose))),
+            ("media type params", "HTTP/1.1 200 OK\r\ncontent-type:  Text/Event-Stream ; charset=utf-8\r\n\r\n".into(),
+                Ok(Some(Framing::UntilClose))),
+            ("length", format!("HTTP/1.1 200 OK\r\n{ct}Content-Length: 12\r\n\r\n"), Ok(Some(Framing::Length(12)))),
+            ("same length twice", format!("HTTP/1.1 200 OK\r\n{ct}Content-Length: 3\r\nContent-Length: 3\r\n\r\n"),
+                Ok(Some(Framing::Length(3)))),
+            ("te wins", format!("HTTP/1.1 200 OK\r\n{ct}Content-Length: 3\r\nTransfer-Encoding: CHUNKED\r\n\r\n"),
+                Ok(Some(Framing::Chunked))),
+            ("404", "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".into(), Err(HeadError::Status(404))),
+            ("503", "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n".into(), Err(HeadError::Status(503))),
+            ("html", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n".into(), Err(HeadError::NotEventStream)),
+            ("no type", "HTTP/1.1 200 OK\r\n\r\n".into(), Err(HeadError::NotEventStream)),
+            ("type prefix only", "HTTP/1.1 200 OK\r\nContent-Type: text/event-streamx\r\n\r\n".into(),
+                Err(HeadError::NotEventStream)),
+            ("gzip", format!("HTTP/1.1 200 OK\r\n{ct}Transfer-Encoding: gzip, chunked\r\n\r\n"), Err(HeadError::BadFraming)),
+            ("bad length", format!("HTTP/1.1 200 OK\r\n{ct}Content-Length: -1\r\n\r\n"), Err(HeadError::BadFraming)),
+            ("two lengths", format!("HTTP/1.1 200 OK\r\n{ct}Content-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+                Err(HeadError::BadFraming)),
+            ("huge length", format!("HTTP/1.1 200 OK\r\n{ct}Content-Length: 99999999999999999999\r\n\r\n"),
+                Err(HeadError::BadFraming)),
+            ("not http", "SSH-2.0-OpenSSH\r\n\r\n".into(), Err(HeadError::Malformed)),
+            ("http/2 line", format!("HTTP/2 200\r\n{ct}\r\n"), Err(HeadError::Malformed)),
+        ];
+        for (name, head, want) in cases {
+            let got = parse(head.as_bytes()).map(|o| {
+                o.map(|(len, framing)| {
+                    assert_eq!(len, head.len(), "{name}: head length");
+                    framing
+                })
+            });
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn body_bytes_are_not_part_of_the_head() {
+        let bytes = format!("{SSE_SERVER}data: x\n\n");
+        assert_eq!(parse(bytes.as_bytes()), Ok(Some((SSE_SERVER.len(), Framing::UntilClose))));
+    }
+
+    #[test]
+    fn limits() {
+        let mut head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n".to_string();
+        for i in 0..MAX_FIELDS {
+            head.push_str(&format!("X-{i}: v\r\n"));
+        }
+        head.push_str("\r\n");
+        assert_eq!(parse(head.as_bytes()), Err(HeadError::Malformed), "65 fields");
+        let long = format!("HTTP/1.1 200 OK\r\nX: {}", "v".repeat(MAX_HEAD));
+        assert_eq!(parse(&long.as_bytes()[..MAX_HEAD]), Err(HeadError::TooLarge));
+        assert_eq!(parse(&long.as_bytes()[..MAX_HEAD - 1]), Ok(None));
+    }
+}

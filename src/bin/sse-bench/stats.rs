@@ -1,0 +1,171 @@
+//! The run's totals, and the two ways they are reported: a human summary
+//! for stderr and one JSON line for stdout (written by hand: no serde).
+//!
+//! Counts only grow, except `open`; the tally of fault causes holds at most
+//! `MAX_CAUSES` distinct causes, so a server failing in new ways each time
+//! cannot make it grow without bound.
+
+use std::fmt::{self, Display, Write as _};
+
+use crate::hist::Histogram;
+
+/// Distinct fault causes kept by name; the rest are counted as "other".
+pub const MAX_CAUSES: usize = 32;
+
+#[derive(Default)]
+pub struct Stats {
+    /// Connects started.
+    pub attempted: u64,
+    /// Streams that got a `200` event-stream head.
+    pub connected: u64,
+    /// Connects that never became a stream.
+    pub failed: u64,
+    /// Streams open now.
+    pub open: u64,
+    pub events: u64,
+    /// Comment lines (heartbeats).
+    pub comments: u64,
+    /// Bytes read, heads included.
+    pub bytes: u64,
+    pub gaps: u64,
+    pub repeats: u64,
+    /// Streams the server ended before the run did.
+    pub early_closes: u64,
+    /// Streams broken by a read error or a malformed body.
+    pub errors: u64,
+    /// From the connect call to the complete response head, in µs.
+    pub connect_us: Histogram,
+    /// Of every event but a stream's first, in µs.
+    pub lateness_us: Histogram,
+    causes: Vec<(String, u64)>,
+    other_causes: u64,
+}
+
+impl Stats {
+    /// Counts one more fault of this cause (a failure or an error).
+    pub fn note(&mut self, cause: impl Display) {
+        let cause = cause.to_string();
+        if let Some(entry) = self.causes.iter_mut().find(|(c, _)| *c == cause) {
+            entry.1 += 1;
+        } else if self.causes.len() < MAX_CAUSES {
+            self.causes.push((cause, 1));
+        } else {
+            self.other_causes += 1;
+        }
+    }
+
+    /// The human summary, several lines.
+    pub fn summary(&self, duration_s: f64) -> String {
+        let ms = |us: u64| us as f64 / 1000.0;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} streams of {} connects in {duration_s:.1} s ({} failed, {} still open at the end)",
+            self.connected, self.attempted, self.failed, self.open
+        );
+        let _ = writeln!(
+            s,
+            "events: {} ({:.1}/s), {:.1} KiB/s, {} comments; ids: {} gaps, {} repeats",
+            self.events,
+            per_sec(self.events, duration_s),
+            per_sec(self.bytes, duration_s) / 1024.0,
+            self.comments,
+            self.gaps,
+            self.repeats
+        );
+        let _ = writeln!(
+            s,
+            "connect ms: p50 {:.1} p99 {:.1} max {:.1}; lateness ms: p50 {:.1} p99 {:.1} max {:.1}",
+            ms(self.connect_us.percentile(50.0)),
+            ms(self.connect_us.percentile(99.0)),
+            ms(self.connect_us.max()),
+            ms(self.lateness_us.percentile(50.0)),
+            ms(self.lateness_us.percentile(99.0)),
+            ms(self.lateness_us.max()),
+        );
+        let _ = write!(s, "early closes: {}; stream errors: {}", self.early_closes, self.errors);
+        for (cause, count) in &self.causes {
+            let _ = write!(s, "\n  {count} x {cause}");
+        }
+        if self.other_causes > 0 {
+            let _ = write!(s, "\n  {} x other causes", self.other_causes);
+        }
+        s
+    }
+
+    /// The JSON line (without its newline).
+    pub fn json(&self, duration_s: f64) -> String {
+        let ms = |us: u64| Ms(us);
+        format!(
+            "{{\"connected\":{},\"failed\":{},\"events\":{},\"events_per_sec\":{:.3},\
+             \"bytes_per_sec\":{:.3},\"connect_p50_ms\":{},\"connect_p99_ms\":{},\
+             \"lateness_p50_ms\":{},\"lateness_p99_ms\":{},\"lateness_max_ms\":{},\
+             \"gaps\":{},\"repeats\":{},\"early_closes\":{},\"errors\":{},\"duration_s\":{:.3}}}",
+            self.connected,
+            self.failed,
+            self.events,
+            per_sec(self.events, duration_s),
+            per_sec(self.bytes, duration_s),
+            ms(self.connect_us.percentile(50.0)),
+            ms(self.connect_us.percentile(99.0)),
+            ms(self.lateness_us.percentile(50.0)),
+            ms(self.lateness_us.percentile(99.0)),
+            ms(self.lateness_us.max()),
+            self.gaps,
+            self.repeats,
+            self.early_closes,
+            self.errors,
+            duration_s
+        )
+    }
+}
+
+/// A rate that is 0, not NaN or infinity, for a zero duration: JSON has no
+/// NaN.
+fn per_sec(count: u64, secs: f64) -> f64 {
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+/// Microseconds shown as milliseconds with three decimals, exactly (no
+/// float rounding).
+struct Ms(u64);
+
+impl Display for Ms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_line() {
+        let mut s = Stats { connected: 2, events: 10, bytes: 1000, gaps: 1, ..Stats::default() };
+        s.connect_us.record(1_500);
+        s.lateness_us.record(42);
+        assert_eq!(
+            s.json(2.0),
+            "{\"connected\":2,\"failed\":0,\"events\":10,\"events_per_sec\":5.000,\
+             \"bytes_per_sec\":500.000,\"connect_p50_ms\":1.500,\"connect_p99_ms\":1.500,\
+             \"lateness_p50_ms\":0.042,\"lateness_p99_ms\":0.042,\"lateness_max_ms\":0.042,\
+             \"gaps\":1,\"repeats\":0,\"early_closes\":0,\"errors\":0,\"duration_s\":2.000}"
+        );
+        assert!(Stats::default().json(0.0).contains("\"events_per_sec\":0.000,"));
+    }
+
+    #[test]
+    fn causes_are_bounded() {
+        let mut s = Stats::default();
+        for i in 0..MAX_CAUSES + 5 {
+            s.note(format_args!("cause {i}"));
+            s.note(format_args!("cause {i}"));
+        }
+        assert_eq!(s.causes.len(), MAX_CAUSES);
+        assert_eq!(s.other_causes, 10);
+        let summary = s.summary(1.0);
+        assert!(summary.contains("2 x cause 0"), "{summary}");
+        assert!(summary.contains("10 x other causes"), "{summary}");
+    }
+}
