@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     };
     // Logs go to stderr (the `stderr` feature): stdout carries only the
     // `listening on` line that scripts read.
-    let logger = simple_logger::SimpleLogger::new().with_level(config.log_level).with_utc_timestamps();
+    let logger = simple_logger::SimpleLogger::new().with_level(config.log_level);
     if let Err(e) = logger.init() {
         eprintln!("sse-server: cannot start logging: {e}");
         return ExitCode::from(1);
