@@ -24,6 +24,10 @@ pub const MAX_TRAILERS: usize = 8 * 1024;
 /// consumer and is closed; a static response stops reading new requests
 /// until its output drains below it.
 pub const MAX_PENDING_OUTPUT: usize = 64 * 1024;
+/// Files up to this size are kept in memory between requests (checked
+/// against the disk on every request), at most this many of them.
+pub const MAX_CACHED_FILE: usize = 64 * 1024;
+pub const MAX_CACHED_FILES: usize = 16;
 /// A request head must be complete this long after the connection opened,
 /// or after the first byte of a later request: `408`.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);

@@ -12,9 +12,8 @@
 //! | `/`, anything else | a file of www, or 404  | 204     | 405    |
 
 use std::fs::File;
-use std::io::Read;
 
-use crate::config::{FULL_RETRY_MS, MAX_PENDING_OUTPUT};
+use crate::config::FULL_RETRY_MS;
 use crate::conn::Ctx;
 use crate::http::{HttpError, Method, Request, Version};
 use crate::response::{self, ALLOW, Reply};
@@ -67,10 +66,24 @@ pub fn respond(req: &Request, full: bool, out: &mut Vec<u8>, file: &mut Option<(
                 }
                 next(req)
             }
+            Found::Cached { index, content_type } => {
+                ok(out, cx, req, content_type, cx.www.cached(index).len() as u64);
+                if !head_only {
+                    out.extend_from_slice(cx.www.cached(index));
+                }
+                next(req)
+            }
+            Found::Bytes { bytes, content_type } => {
+                ok(out, cx, req, content_type, bytes.len() as u64);
+                if !head_only {
+                    out.extend_from_slice(&bytes);
+                }
+                next(req)
+            }
             Found::File { file: f, len, content_type } => {
                 ok(out, cx, req, content_type, len);
                 if !head_only && len > 0 {
-                    send_file(out, file, f, len);
+                    *file = Some((f, len));
                 }
                 next(req)
             }
@@ -182,25 +195,6 @@ fn plain(out: &mut Vec<u8>, cx: &mut Ctx, req: &Request, status: u16, why: &str,
     let reply = Reply { keep_alive: req.keep_alive, version: req.version, head_only: req.method == Method::Head };
     response::plain(out, &cx.date, reply, status, why, fields);
     next(req)
-}
-
-/// A small file goes into the output at once; a larger one is read piece
-/// by piece as the client takes it, so output stays within its bound.
-fn send_file(out: &mut Vec<u8>, pending: &mut Option<(File, u64)>, mut f: File, len: u64) {
-    if len <= MAX_PENDING_OUTPUT as u64 {
-        let start = out.len();
-        out.resize(start + len as usize, 0);
-        let got = f.read(&mut out[start..]).unwrap_or(0);
-        if got as u64 == len {
-            return;
-        }
-        // Short: the file shrank since it was looked up. Read the rest in
-        // pieces; if it cannot be had, the connection is closed.
-        out.truncate(start + got);
-        *pending = Some((f, len - got as u64));
-        return;
-    }
-    *pending = Some((f, len));
 }
 
 /// xorshift64*: enough to spread reconnections, no dependency needed.

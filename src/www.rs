@@ -2,14 +2,26 @@
 //! the page built into the binary when the directory does not exist.
 //!
 //! What always holds: no byte of a file outside the directory is served.
-//! Paths are percent-decoded once, `..` segments are refused, and the file
-//! found is resolved with every symbolic link followed and must still lie
-//! under the directory's own resolved path, and be a regular file.
+//! Paths are percent-decoded once and `..` segments are refused; a file is
+//! opened with `openat2(RESOLVE_BENEATH)` relative to the directory, which
+//! the kernel refuses for any path (symbolic links included) that would
+//! leave it. Where `openat2` is missing (Linux before 5.6), the path is
+//! resolved with every link followed and must lie under the directory.
+//!
+//! Small files are kept in a bounded cache, checked on every request with
+//! one `fstatat` of the requested path: the cached bytes are used only
+//! while the path still names the same inode with the same size, mtime
+//! and ctime, so what is served is the file as it is on disk, with three
+//! system calls per request (read, fstatat, write) instead of a dozen.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use crate::config::{MAX_CACHED_FILE, MAX_CACHED_FILES};
 
 /// `www/index.html` as it was when sse-server was built: served at `/` when
 /// the www directory does not exist, so the binary alone is the demo.
@@ -19,43 +31,182 @@ pub const HTML: &str = "text/html; charset=utf-8";
 
 #[derive(Debug)]
 pub enum Found {
-    File { file: File, len: u64, content_type: &'static str },
+    /// A small file, in the cache at this index (see `Www::cached`).
+    Cached {
+        index: usize,
+        content_type: &'static str,
+    },
+    /// A small file read while it changed: served once, not cached.
+    Bytes {
+        bytes: Vec<u8>,
+        content_type: &'static str,
+    },
+    /// A file larger than the cache takes, to be read as it is sent.
+    File {
+        file: File,
+        len: u64,
+        content_type: &'static str,
+    },
     Builtin,
     NotFound,
 }
 
-#[derive(Debug)]
 pub struct Www {
-    /// The directory's resolved path; `None` when it did not exist at start.
-    root: Option<PathBuf>,
+    root: Option<Root>,
+    cache: Vec<Entry>,
+    /// Counts lookups, to find the least recently used entry.
+    clock: u64,
+    openat2: bool,
+}
+
+struct Root {
+    path: PathBuf,
+    dir: File,
+}
+
+/// What identifies a file's content without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+struct Entry {
+    rel: Vec<u8>,
+    id: Identity,
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    used: u64,
 }
 
 impl Www {
     pub fn new(dir: &Path) -> Www {
-        let root = std::fs::canonicalize(dir).ok().filter(|p| p.is_dir());
+        let root = std::fs::canonicalize(dir).ok().and_then(|path| {
+            File::open(&path).ok().filter(|f| f.metadata().is_ok_and(|m| m.is_dir())).map(|dir| Root { path, dir })
+        });
         match &root {
-            Some(p) => log::info!("serving files from {}", p.display()),
+            Some(r) => log::info!("serving files from {}", r.path.display()),
             None => log::info!("www directory {} not found: serving the built-in page", dir.display()),
         }
-        Www { root }
+        Www { root, cache: Vec::new(), clock: 0, openat2: true }
+    }
+
+    /// The bytes of a cache entry that `lookup` returned.
+    pub fn cached(&self, index: usize) -> &[u8] {
+        self.cache.get(index).map(|e| e.bytes.as_slice()).unwrap_or_default()
     }
 
     /// The file for a request path (percent-encoded, query removed).
-    pub fn lookup(&self, path: &[u8]) -> Found {
+    pub fn lookup(&mut self, path: &[u8]) -> Found {
         let index = path == b"/" || path == b"/index.html";
         let Some(root) = &self.root else {
             return if index { Found::Builtin } else { Found::NotFound };
         };
         let Some(rel) = relative_path(path) else { return Found::NotFound };
-        let Ok(real) = std::fs::canonicalize(root.join(rel)) else { return Found::NotFound };
-        if !real.starts_with(root) {
+        let Ok(c_rel) = CString::new(rel.as_os_str().as_bytes()) else { return Found::NotFound };
+        let Some(id) = stat_at(&root.dir, &c_rel) else { return Found::NotFound };
+        self.clock += 1;
+        let rel_bytes = rel.as_os_str().as_bytes();
+        if let Some(i) = self.cache.iter().position(|e| e.rel == rel_bytes) {
+            if self.cache[i].id == id {
+                self.cache[i].used = self.clock;
+                return Found::Cached { index: i, content_type: self.cache[i].content_type };
+            }
+            self.cache.swap_remove(i);
+        }
+        let file = match self.open_beneath(&c_rel, &rel) {
+            Some(f) => f,
+            None => return Found::NotFound,
+        };
+        let Ok(meta) = file.metadata() else { return Found::NotFound };
+        if !meta.is_file() {
             return Found::NotFound;
         }
-        let Ok(file) = File::open(&real) else { return Found::NotFound };
-        match file.metadata() {
-            Ok(m) if m.is_file() => Found::File { file, len: m.len(), content_type: content_type(&real) },
-            _ => Found::NotFound,
+        let content_type = content_type(&rel);
+        let Some(id) = identity_of(&file) else { return Found::NotFound };
+        if meta.len() > MAX_CACHED_FILE as u64 {
+            return Found::File { file, len: meta.len(), content_type };
         }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        if (&file).read_to_end(&mut bytes).is_err() {
+            return Found::NotFound;
+        }
+        if identity_of(&file) != Some(id) || bytes.len() as u64 != meta.len() {
+            // Written to while it was read: serve what was read, cache nothing.
+            return Found::Bytes { bytes, content_type };
+        }
+        let lru = self.cache.iter().enumerate().min_by_key(|(_, e)| e.used).map(|(i, _)| i);
+        if let (true, Some(lru)) = (self.cache.len() >= MAX_CACHED_FILES, lru) {
+            self.cache.swap_remove(lru);
+        }
+        self.cache.push(Entry { rel: rel_bytes.to_vec(), id, bytes, content_type, used: self.clock });
+        Found::Cached { index: self.cache.len() - 1, content_type }
+    }
+
+    /// Opens `rel` under the root, refusing any way out of it.
+    fn open_beneath(&mut self, c_rel: &CString, rel: &Path) -> Option<File> {
+        let root = self.root.as_ref()?;
+        if self.openat2 {
+            // SAFETY: open_how is plain data; all zero is "no flags".
+            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+            how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK) as u64;
+            how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+            // SAFETY: openat2 with a valid dirfd, a NUL-terminated path and
+            // an open_how of the size given; the result is checked.
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    root.dir.as_raw_fd(),
+                    c_rel.as_ptr(),
+                    &how as *const libc::open_how,
+                    size_of::<libc::open_how>(),
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: a descriptor we just opened and now own.
+                return Some(unsafe { File::from_raw_fd(fd as i32) });
+            }
+            if io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+                return None;
+            }
+            self.openat2 = false;
+        }
+        let real = std::fs::canonicalize(root.path.join(rel)).ok()?;
+        if !real.starts_with(&root.path) {
+            return None;
+        }
+        File::open(real).ok()
+    }
+}
+
+/// The identity of the regular file `rel` names under `dir`, following
+/// links (where they lead is checked when the file is opened).
+fn stat_at(dir: &File, rel: &CString) -> Option<Identity> {
+    // SAFETY: a zeroed stat is a valid buffer for fstatat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid dirfd, NUL-terminated path, and a stat buffer.
+    let rc = unsafe { libc::fstatat(dir.as_raw_fd(), rel.as_ptr(), &mut st, 0) };
+    (rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG).then(|| identity(&st))
+}
+
+fn identity_of(file: &File) -> Option<Identity> {
+    // SAFETY: as in `stat_at`, on a descriptor we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor and stat buffer.
+    let rc = unsafe { libc::fstat(file.as_raw_fd(), &mut st) };
+    (rc == 0).then(|| identity(&st))
+}
+
+fn identity(st: &libc::stat) -> Identity {
+    Identity {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        size: st.st_size,
+        mtime: (st.st_mtime, st.st_mtime_nsec),
+        ctime: (st.st_ctime, st.st_ctime_nsec),
     }
 }
 

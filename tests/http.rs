@@ -68,6 +68,20 @@ fn files_are_read_at_request_time_with_types() {
     assert_eq!(get(&mut c, "/").body, b"<p>one</p>");
     t.write("index.html", b"<p>two, longer</p>");
     assert_eq!(get(&mut c, "/").body, b"<p>two, longer</p>");
+    // Same size, rewritten in place right after being served: the file as
+    // it is on disk now, not as it was when it was cached.
+    for text in [&b"<p>aaaaaaaaaaaa</p>"[..], b"<p>bbbbbbbbbbbb</p>", b"<p>cccccccccccc</p>"] {
+        t.write("index.html", text);
+        assert_eq!(get(&mut c, "/").body, text);
+        assert_eq!(get(&mut c, "/index.html").body, text);
+    }
+    // Replaced by another file (a new inode), and removed.
+    fs::write(t.0.join("new.html"), b"<p>renamed in</p>").unwrap();
+    fs::rename(t.0.join("new.html"), t.www().join("index.html")).unwrap();
+    assert_eq!(get(&mut c, "/").body, b"<p>renamed in</p>");
+    fs::remove_file(t.www().join("index.html")).unwrap();
+    assert_eq!(get(&mut c, "/").status(), 404);
+    t.write("index.html", b"<p>back</p>");
     for (name, ty) in [
         ("a.html", "text/html; charset=utf-8"),
         ("a.js", "text/javascript; charset=utf-8"),
