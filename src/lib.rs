@@ -14,6 +14,7 @@ pub mod body;
 pub mod config;
 pub mod conn;
 pub mod http;
+pub mod logger;
 pub mod metrics;
 pub mod response;
 pub mod route;

@@ -23,10 +23,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Logs go to stderr (the `stderr` feature): stdout carries only the
-    // `listening on` line that scripts read.
-    let logger = simple_logger::SimpleLogger::new().with_level(config.log_level);
-    if let Err(e) = logger.init() {
+    // Logs go to stderr: stdout carries only the `listening on` line that
+    // scripts read.
+    if let Err(e) = sse_server::logger::init(config.log_level) {
         eprintln!("sse-server: cannot start logging: {e}");
         return ExitCode::from(1);
     }

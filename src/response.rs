@@ -142,6 +142,13 @@ impl HttpDate {
     }
 }
 
+/// `2026-11-23T20:07:17.657Z`: the time of a log line.
+pub fn iso8601(secs: u64, millis: u32) -> String {
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -177,6 +184,12 @@ mod tests {
         assert_eq!(s(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(s(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(s(1_795_478_399), "Mon, 23 Nov 2026 23:59:59 GMT");
+    }
+
+    #[test]
+    fn log_times() {
+        assert_eq!(iso8601(1_795_478_399, 7), "2026-11-23T23:59:59.007Z");
+        assert_eq!(iso8601(0, 0), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

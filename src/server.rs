@@ -37,6 +37,7 @@ use crate::www::Www;
 compile_error!("sse-server packs a slot and a serial into a 64-bit mio Token");
 
 const LISTENER: Token = Token(usize::MAX);
+const WAKE: Token = Token(usize::MAX - 1);
 /// The listener's key in the timer queue; connections use slot + 1.
 const ACCEPT_TIMER: usize = 0;
 
@@ -46,6 +47,9 @@ pub struct StartError(pub String);
 
 pub struct Server {
     poll: Poll,
+    /// Wakes the poll exactly at the earliest deadline (`armed`).
+    wake: crate::sys::TimerFd,
+    armed: Option<Instant>,
     listener: TcpListener,
     conns: Slab<Slot>,
     timers: Timers,
@@ -76,6 +80,11 @@ impl Server {
         let mut listener = crate::sys::listen(addr, config.reuse_port, BACKLOG).map_err(fail)?;
         let poll = Poll::new().map_err(|e| StartError(format!("cannot create the poll instance: {e}")))?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE).map_err(fail)?;
+        let wake = crate::sys::TimerFd::new().map_err(|e| StartError(format!("cannot create a timerfd: {e}")))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&wake);
+        poll.registry()
+            .register(&mut mio::unix::SourceFd(&fd), WAKE, Interest::READABLE)
+            .map_err(|e| StartError(format!("cannot register the timerfd: {e}")))?;
         let max_connections = config
             .max_connections
             .unwrap_or_else(|| (nofile as usize).saturating_sub(RESERVED_FDS + FULL_RESERVE).max(1));
@@ -88,6 +97,8 @@ impl Server {
         log::info!("max connections: {max_connections} (open-file limit {nofile})");
         Ok(Server {
             poll,
+            wake,
+            armed: None,
             listener,
             conns: Slab::new(),
             timers: Timers::new(),
@@ -120,11 +131,19 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
+            let next = self.timers.next_deadline();
+            let now = Instant::now();
             let timeout = if self.again.is_empty() {
-                self.timers.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
+                next.map(|d| d.saturating_duration_since(now))
             } else {
                 Some(Duration::ZERO)
             };
+            // The poll's own timeout is in whole milliseconds, rounded up;
+            // the timerfd wakes it on time. It is re-armed only when the
+            // earliest deadline changes, and disarmed when there is none.
+            if next != self.armed && timeout != Some(Duration::ZERO) && self.wake.set(timeout).is_ok() {
+                self.armed = next;
+            }
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -135,6 +154,10 @@ impl Server {
             for event in events.iter() {
                 if event.token() == LISTENER {
                     self.accept();
+                    continue;
+                }
+                if event.token() == WAKE {
+                    // Only wakes the poll: what is due is handled below.
                     continue;
                 }
                 let Some(key) = self.current(event.token()) else { continue };

@@ -83,3 +83,43 @@ fn set_flag(fd: i32, level: i32, name: i32) -> io::Result<()> {
     };
     if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
+
+/// A `timerfd` that wakes the poll at a deadline with nanosecond
+/// precision: `epoll_wait` alone counts its timeout in whole milliseconds,
+/// rounded up, which would make every event up to 1 ms late.
+pub struct TimerFd {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl TimerFd {
+    pub fn new() -> io::Result<TimerFd> {
+        // SAFETY: plain timerfd_create; the result is checked.
+        let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a descriptor we just created and now own.
+        Ok(TimerFd { fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) } })
+    }
+
+    /// Fires once, `after` from now; `None` disarms. Re-arming also resets
+    /// the expiry count, so the descriptor never needs to be read.
+    pub fn set(&self, after: Option<std::time::Duration>) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let value = match after {
+            // A zero it_value would disarm: 1 ns is "now".
+            Some(d) => libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos().max(1) as _ },
+            None => libc::timespec { tv_sec: 0, tv_nsec: 0 },
+        };
+        let spec = libc::itimerspec { it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 }, it_value: value };
+        // SAFETY: valid timerfd and itimerspec; the old value is not asked for.
+        let rc = unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+}
+
+impl std::os::fd::AsRawFd for TimerFd {
+    fn as_raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}

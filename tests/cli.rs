@@ -109,3 +109,30 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
     // And --max-connections follows from it: 200 less the reserves.
     server.wait_log("max connections: 176 (open-file limit 200)");
 }
+
+#[test]
+fn a_dead_log_reader_stops_nothing() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--interval", "5"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr =
+        line.trim_end().trim_start_matches("listening on http://").trim_end_matches('/').parse().unwrap();
+    // The reader of stderr goes away: every later log line meets a broken pipe.
+    drop(child.stderr.take());
+    for n in 1..=3 {
+        let mut c = common::Client::connect(addr);
+        c.send(&common::get_events("/events?count=1", ""));
+        let body = String::from_utf8(c.read_to_eof()).unwrap();
+        assert!(body.ends_with(&common::event(n, 1)), "{body}");
+    }
+    assert!(child.try_wait().unwrap().is_none(), "sse-server exited");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
