@@ -1,0 +1,488 @@
+// One end-to-end check against a real sse-server binary:
+//   node run.mjs <check>
+// Prints what it does, exits 0 when the check passes, 1 with
+// "FAIL <check>: <step>: <reason>" when it does not. Run through ../e2e.sh,
+// which sets SSE_SERVER_BIN, SSE_E2E_WWW, SSE_E2E_ARTIFACTS and SSE_E2E_TMP.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+
+import {
+  ARTIFACTS, BIN, CheckError, Server, TMP, WWW, assert, eventData, eventText, freePort,
+  onCleanup, restartOnSamePort, runCleanups, sleep, startProcess, waitFor,
+} from './lib.mjs';
+
+let step = 'setup';
+function say(msg) { console.log(`  [${check}] ${msg}`); }
+function begin(name) { step = name; say(name); }
+
+// ---------------------------------------------------------------------------
+// 1. A real browser: headless Chromium driven by playwright-core.
+
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+async function browser() {
+  const { chromium } = await import('playwright-core');
+  const args = ['--interval', '200'];
+  let srv = await Server.start('browser', args);
+  const port = srv.port;
+  const url = `${srv.url}/`;
+
+  const profile = fs.mkdtempSync(path.join(TMP, 'chromium-profile-'));
+  begin(`launch ${CHROMIUM} (profile ${profile})`);
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30000,
+  });
+  onCleanup(() => ctx.close());
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  const items = () => page.$$eval('#log li', (els) => els.map((e) => e.textContent));
+  const lastId = () => page.textContent('#last-id');
+  // Waits until the page's log list satisfies `pred(items)` (run in the page).
+  const waitItems = async (what, ms, pred, arg) => {
+    try {
+      await page.waitForFunction(
+        ({ src, arg }) => {
+          const list = [...document.querySelectorAll('#log li')].map((e) => e.textContent);
+          return new Function('list', 'arg', src)(list, arg);
+        },
+        { src: pred, arg }, { timeout: ms, polling: 50 },
+      );
+    } catch (e) {
+      throw new CheckError(`timed out after ${ms} ms waiting for ${what}; page shows ${JSON.stringify(await items())}`);
+    }
+  };
+  const CONNECTED = 'Server connected :)';
+  const UNAVAILABLE = 'Server unavailable :(';
+  // Events shown on the page must be event 1, 2, ... of `c`, with nothing
+  // but connected/unavailable lines in between: no gap, no repeat.
+  const eventsOf = (list, c) => {
+    const evs = list.filter((t) => t !== CONNECTED && t !== UNAVAILABLE);
+    evs.forEach((t, i) => assert(t === eventData(c, i + 1),
+      `page item ${JSON.stringify(t)} where ${JSON.stringify(eventData(c, i + 1))} was due (all: ${JSON.stringify(list)})`));
+    return evs.length;
+  };
+
+  begin(`load ${url}: "${CONNECTED}" then event #1, #2, #3 of connection #1`);
+  await page.goto(url, { timeout: 10000 });
+  await waitItems(`"${CONNECTED}" and 3 events`, 5000,
+    'return list.length >= 4 || list.includes("Server unavailable :(")');
+  let list = await items();
+  assert(list[0] === CONNECTED, `first item is ${JSON.stringify(list[0])}, want ${JSON.stringify(CONNECTED)}`);
+  assert(!list.includes(UNAVAILABLE), `page says unavailable: ${JSON.stringify(list)}`);
+  eventsOf(list.slice(1), 1);
+  await srv.waitLog('Client connected to event stream (connection #1, Last-Event-Id: none)', 1000);
+
+  begin('kill the server (SIGTERM): the page says unavailable');
+  const killedAt = Date.now();
+  await srv.stop('SIGTERM');
+  await waitItems(`"${UNAVAILABLE}"`, 5000, 'return list.includes("Server unavailable :(")');
+  list = await items();
+  const k = eventsOf(list, 1);
+  const shownId = await lastId();
+  assert(shownId === `1-${k}`, `#last-id shows ${JSON.stringify(shownId)} after ${k} events, want "1-${k}"`);
+  say(`page saw events 1-1 .. 1-${k}`);
+
+  begin(`restart on port ${port}: the page resumes connection #1 at event #${k + 1}`);
+  srv = await restartOnSamePort('browser', args, port);
+  const resumed = await srv.waitLog(/Client (resumed|connected to) event stream/, 10000, 'of the reconnecting page');
+  assert(resumed.line.includes(`Client resumed event stream (connection #1, Last-Event-Id: 1-${k})`),
+    `server logged ${JSON.stringify(resumed.line)}, want "Client resumed event stream (connection #1, Last-Event-Id: 1-${k})"`);
+  say(`page reconnected ${Date.now() - killedAt} ms after the kill`);
+  await waitItems(`"${CONNECTED}" and event #${k + 2} after the restart`, 5000,
+    'const i = list.lastIndexOf("Server unavailable :("); return list.slice(i).includes("Server connected :)") && list.length - list.lastIndexOf("Server connected :)") > 2;');
+  list = await items();
+  const after = list.slice(list.lastIndexOf(UNAVAILABLE) + 1);
+  assert(after[0] === CONNECTED, `after the restart the page shows ${JSON.stringify(after)}`);
+  assert(after[1] === eventData(1, k + 1),
+    `first event after the restart is ${JSON.stringify(after[1])}, want ${JSON.stringify(eventData(1, k + 1))}`);
+  const shown = eventsOf(list, 1);
+  const shownId2 = await lastId();
+  assert(shownId2 === `1-${shown}` || shownId2 === `1-${shown + 1}`, `#last-id shows ${JSON.stringify(shownId2)} after event 1-${shown}`);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'page-resumed.png') });
+
+  begin('navigate to about:blank: the server logs the disconnect');
+  const mark = srv.log.length;
+  await page.goto('about:blank');
+  await srv.waitLog('Client disconnected from event stream (connection #1)', 3000, undefined, mark);
+
+  // PROTOCOL.md section 3: connection numbers count the new streams since
+  // the server (this restarted process) started; a resumed stream is not
+  // new. So the first new stream here is #1 again, the number the resumed
+  // stream had. (Were the server to move its counter past every number it
+  // resumes, this would be #2: change NEW_AFTER_RESUME.)
+  const NEW_AFTER_RESUME = 1;
+  begin(`navigate back to ${url}: a new stream, connection #${NEW_AFTER_RESUME} (the first new one of this server process)`);
+  const mark2 = srv.log.length;
+  await page.goto(url, { timeout: 10000 });
+  const fresh = await srv.waitLog(/Client (connected to|resumed) event stream/, 5000, 'of the new page', mark2);
+  const m = /Client connected to event stream \(connection #(\d+), Last-Event-Id: none\)/.exec(fresh.line);
+  assert(m, `server logged ${JSON.stringify(fresh.line)}, want a new stream without Last-Event-Id`);
+  const c = Number(m[1]);
+  assert(c === NEW_AFTER_RESUME, `the new stream is connection #${c}, want #${NEW_AFTER_RESUME}`);
+  await waitItems(`"${CONNECTED}" and 2 events of connection #${c}`, 5000, 'return list.length >= 3');
+  list = await items();
+  assert(list[0] === CONNECTED, `first item is ${JSON.stringify(list[0])}`);
+  eventsOf(list.slice(1), c);
+
+  begin(`screenshot ${path.join(ARTIFACTS, 'page.png')}`);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'page.png') });
+
+  begin('close the browser: the server logs the disconnect');
+  const mark3 = srv.log.length;
+  await ctx.close();
+  await srv.waitLog(`Client disconnected from event stream (connection #${c})`, 3000, undefined, mark3);
+}
+
+// ---------------------------------------------------------------------------
+// 2. nginx in front (Debian's nginx, own prefix, proxy_buffering on).
+
+const NGINX = process.env.NGINX_BIN || '/usr/sbin/nginx';
+
+async function startNginx(upstreamPort) {
+  const template = fs.readFileSync(process.env.SSE_E2E_NGINX_TEMPLATE || new URL('./nginx.conf.template', import.meta.url), 'utf8');
+  for (let attempt = 1; ; attempt++) {
+    const prefix = fs.mkdtempSync(path.join(TMP, 'nginx-'));
+    fs.chmodSync(prefix, 0o755); // the worker (nobody when run as root) reads its temp paths
+    const port = await freePort();
+    const conf = template.replaceAll('@PREFIX@', prefix)
+      .replaceAll('@PORT@', String(port))
+      .replaceAll('@UPSTREAM_PORT@', String(upstreamPort));
+    fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
+    const errorLog = path.join(prefix, 'error.log');
+    const proc = startProcess(NGINX,
+      ['-e', errorLog, '-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;'],
+      { exitSignal: 'SIGTERM' });
+    let exit = null;
+    proc.exited.then((e) => { exit = e; });
+    const stop = async () => {
+      if (exit) return;
+      proc.kill('SIGTERM'); // fast shutdown: the master stops its worker too
+      const r = await Promise.race([proc.exited, sleep(3000).then(() => null)]);
+      if (!r) proc.kill('SIGKILL');
+      if (fs.existsSync(errorLog)) fs.copyFileSync(errorLog, path.join(ARTIFACTS, `${check}.nginx-${port}.error.log`));
+    };
+    onCleanup(stop);
+    const ok = await waitFor(async () => exit || (await canConnect(port)), 5000, 'nginx to listen');
+    if (ok === true) {
+      say(`nginx (pid ${proc.pid}) on 127.0.0.1:${port} -> 127.0.0.1:${upstreamPort}, config ${prefix}/nginx.conf`);
+      return { port, prefix, stop };
+    }
+    const log = fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : '';
+    if (attempt < 3 && log.includes('Address already in use')) continue;
+    throw new CheckError(`nginx exited ${JSON.stringify(exit)}: ${log.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * GET `target` on 127.0.0.1:`port`, splitting the body into blocks (what
+ * comes before a blank line) stamped with their arrival time in ms since
+ * the request was sent.
+ */
+function streamBlocks(port, target, headers = {}) {
+  const s = { blocks: [], head: null, headAt: null, ended: false, endedAt: null, error: null, raw: '' };
+  const t0 = performance.now();
+  s.t0 = t0;
+  const req = http.get({ host: '127.0.0.1', port, path: target, headers, agent: false }, (res) => {
+    s.head = res;
+    s.headAt = performance.now() - t0;
+    res.setEncoding('utf8');
+    let buf = '';
+    res.on('data', (d) => {
+      const at = performance.now() - t0;
+      s.raw += d;
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        s.blocks.push({ text: buf.slice(0, i + 2), at });
+        buf = buf.slice(i + 2);
+      }
+    });
+    res.on('end', () => { s.ended = true; s.endedAt = performance.now() - t0; s.rest = buf; });
+    res.on('error', (e) => { s.error = e; s.errorAt = performance.now() - t0; });
+  });
+  req.on('error', (e) => { s.error = e; s.errorAt = performance.now() - t0; });
+  s.close = () => req.destroy();
+  return s;
+}
+
+const isEvent = (b) => b.text.startsWith('event: ');
+const isComment = (b) => b.text.slice(0, -1).split('\n').slice(0, -1).every((l) => l.startsWith(':'));
+
+async function nginxPrompt() {
+  const srv = await Server.start('nginx-prompt', []);
+  const ngx = await startNginx(srv.port);
+  const INTERVAL = 500;
+  const target = `/events?interval=${INTERVAL}&count=3`;
+  begin(`GET ${target} through nginx: each event within 100 ms of its due time`);
+  const s = streamBlocks(ngx.port, target);
+  await waitFor(() => s.ended || s.error, 5000, 'the stream to end after event #3');
+  assert(!s.error, `request failed: ${s.error && s.error.message}`);
+  assert(s.head.statusCode === 200, `status ${s.head.statusCode}`);
+  assert(/^text\/event-stream/.test(s.head.headers['content-type'] || ''),
+    `Content-Type through nginx is ${s.head.headers['content-type']}`);
+  say(`head after ${s.headAt.toFixed(1)} ms; events at ${s.blocks.map((b) => b.at.toFixed(1)).join(', ')} ms; end at ${s.endedAt.toFixed(1)} ms`);
+  assert(s.headAt < 200, `the response head came through nginx after ${s.headAt.toFixed(0)} ms, want it at once`);
+  const events = s.blocks.filter(isEvent);
+  assert(events.length === 3 && events.length === s.blocks.length && !s.rest,
+    `got ${JSON.stringify(s.raw)}, want 3 events and nothing else`);
+  const c = Number(/id: (\d+)-/.exec(events[0].text)[1]);
+  events.forEach((b, i) => {
+    const n = i + 1;
+    assert(b.text === eventText(c, n), `event ${n} is ${JSON.stringify(b.text)}, want ${JSON.stringify(eventText(c, n))}`);
+    const late = b.at - n * INTERVAL;
+    assert(late <= 100 && late >= -50,
+      `event #${n} arrived through nginx at ${b.at.toFixed(0)} ms, due at ${n * INTERVAL} ms (${late.toFixed(0)} ms off; `
+      + 'nginx buffers the stream unless the server sends X-Accel-Buffering: no)');
+  });
+  assert(s.endedAt - events[2].at < 1000, `the stream ended ${(s.endedAt - events[2].at).toFixed(0)} ms after event #3`);
+}
+
+async function nginxHeartbeat() {
+  const srv = await Server.start('nginx-heartbeat', ['--heartbeat', '1000']);
+  const ngx = await startNginx(srv.port);
+  const target = '/events?interval=10000';
+  begin(`GET ${target} through nginx (proxy_read_timeout 3s, --heartbeat 1000): open for 10 s, then event #1`);
+  // The control: the same stream through the same nginx setup from a server
+  // without heartbeats is cut by nginx after proxy_read_timeout (3 s).
+  const bare = await Server.start('nginx-heartbeat-control', ['--heartbeat', '0']);
+  const ngxBare = await startNginx(bare.port);
+  const control = streamBlocks(ngxBare.port, target);
+  onCleanup(control.close);
+  const s = streamBlocks(ngx.port, target);
+  onCleanup(s.close);
+  await waitFor(() => s.blocks.some(isEvent) || s.ended || s.error, 12000, 'event #1 (due after 10 s)');
+  // nginx cuts an unbuffered response without its last chunk: an error
+  // ("aborted") for the client, not a clean end.
+  const cutAt = control.ended ? control.endedAt : control.error ? control.errorAt : null;
+  say(`control (--heartbeat 0): ${cutAt !== null ? `nginx cut it after ${cutAt.toFixed(0)} ms` : 'still open'}`
+    + `${control.raw ? `, got ${JSON.stringify(control.raw)}` : ''}`);
+  assert(cutAt !== null && cutAt >= 2900 && cutAt < 5000 && !control.raw,
+    'the control stream without heartbeats was not cut by nginx after about 3 s: is proxy_read_timeout in effect?');
+  assert(!s.error, `the stream failed after ${(performance.now() - s.t0).toFixed(0)} ms: ${s.error && s.error.message}`);
+  assert(!s.ended, () => `nginx ended the stream after ${s.endedAt.toFixed(0)} ms, before event #1 (heartbeats missing?); got ${JSON.stringify(s.raw)}`);
+  assert(s.head.statusCode === 200, `status ${s.head.statusCode}`);
+  const comments = s.blocks.filter((b) => !isEvent(b));
+  const bad = comments.find((b) => !isComment(b));
+  assert(!bad, `a block that is neither an event nor a comment: ${JSON.stringify(bad && bad.text)}`);
+  const ev = s.blocks.find(isEvent);
+  say(`heartbeats at ${comments.map((b) => b.at.toFixed(0)).join(', ')} ms; event #1 at ${ev.at.toFixed(0)} ms`);
+  assert(comments.length >= 8, `${comments.length} heartbeat comments in 10 s, want about 9 (one per second of silence)`);
+  let prev = s.headAt;
+  for (const b of s.blocks) {
+    assert(b.at - prev < 2000, `nothing came through nginx from ${prev.toFixed(0)} to ${b.at.toFixed(0)} ms`);
+    prev = b.at;
+  }
+  const c = Number(/id: (\d+)-/.exec(ev.text)[1]);
+  assert(ev.text === eventText(c, 1), `event is ${JSON.stringify(ev.text)}, want ${JSON.stringify(eventText(c, 1))}`);
+  assert(ev.at >= 9950 && ev.at <= 10300, `event #1 arrived at ${ev.at.toFixed(0)} ms, due at 10000 ms`);
+
+  begin('close the client: nginx closes upstream, the server logs the disconnect');
+  const mark = srv.log.length;
+  s.close();
+  await srv.waitLog(`Client disconnected from event stream (connection #${c})`, 3000, undefined, mark);
+}
+
+// ---------------------------------------------------------------------------
+// 3. curl, as the README shows it.
+
+const README_CURL_COUNT = 'curl -N http://127.0.0.1:PORT/events?count=2\\&interval=100';
+const README_CURL_RESUME = "curl -N -H 'Last-Event-ID: 7-41' 'http://127.0.0.1:PORT/events?count=43&interval=100'";
+
+/** Runs a shell command line (README text with PORT filled in). */
+function sh(cmdline, timeout = 10000) {
+  return new Promise((resolve) => {
+    const t = performance.now();
+    execFile('bash', ['-c', cmdline], { timeout, encoding: 'buffer', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (err.code ?? err.signal) : 0, killed: err && err.killed, stdout, stderr: stderr.toString(), ms: performance.now() - t });
+    });
+  });
+}
+
+async function curlCount() {
+  const srv = await Server.start('curl-count', []);
+  const cmd = README_CURL_COUNT.replace('PORT', srv.port);
+  begin(cmd);
+  const r = await sh(cmd);
+  const want = eventText(1, 1) + eventText(1, 2);
+  assert(!r.killed, `curl did not end in 10 s (the stream should close after event #2); got ${JSON.stringify(r.stdout.toString())}`);
+  assert(r.code === 0, `curl exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
+  assert(r.stdout.equals(Buffer.from(want)), `body ${JSON.stringify(r.stdout.toString())}, want ${JSON.stringify(want)}`);
+  say(`${r.stdout.length} bytes, exactly events 1-1 and 1-2, in ${r.ms.toFixed(0)} ms`);
+  await srv.waitLog('Client connected to event stream (connection #1, Last-Event-Id: none)', 1000);
+  // The server ends the stream after `count`; its log line for that is not
+  // in the contract ("Event stream ended after its last event" today).
+  await srv.waitLog(/(Client disconnected from event stream|Event stream ended).*\(connection #1\)/, 1000,
+    'saying that stream #1 ended');
+}
+
+async function curlResume() {
+  const srv = await Server.start('curl-resume', []);
+  const cmd = README_CURL_RESUME.replace('PORT', srv.port);
+  begin(cmd);
+  const r = await sh(cmd);
+  const want = eventText(7, 42) + eventText(7, 43);
+  assert(!r.killed, `curl did not end in 10 s (the stream should close after event 7-43); got ${JSON.stringify(r.stdout.toString())}`);
+  assert(r.code === 0, `curl exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
+  assert(r.stdout.equals(Buffer.from(want)), `body ${JSON.stringify(r.stdout.toString())}, want ${JSON.stringify(want)}`);
+  say(`exactly events 7-42 and 7-43, then the end, in ${r.ms.toFixed(0)} ms`);
+  await srv.waitLog('Client resumed event stream (connection #7, Last-Event-Id: 7-41)', 1000);
+
+  const done = `curl -sS -i -H 'Last-Event-ID: 7-43' 'http://127.0.0.1:${srv.port}/events?count=43&interval=100'`;
+  begin(`${done}: 204 (the stream is over; EventSource stops)`);
+  const r2 = await sh(done);
+  assert(r2.code === 0, `curl exited ${r2.code}: ${r2.stderr.trim()}`);
+  const status = r2.stdout.toString().split('\r\n')[0];
+  assert(status === 'HTTP/1.1 204 No Content', `status line ${JSON.stringify(status)}, want "HTTP/1.1 204 No Content"`);
+}
+
+function parseHead(text) {
+  const [head, ...rest] = text.split('\r\n\r\n');
+  const [status, ...lines] = head.split('\r\n');
+  const fields = {};
+  for (const l of lines) {
+    const i = l.indexOf(':');
+    const k = l.slice(0, i).toLowerCase();
+    (fields[k] ||= []).push(l.slice(i + 1).trim());
+  }
+  return { status, fields, body: rest.join('\r\n\r\n') };
+}
+
+async function curlIndex() {
+  const srv = await Server.start('curl-index', []);
+  const cmd = `curl -i http://127.0.0.1:${srv.port}/`;
+  begin(cmd);
+  const r = await sh(cmd);
+  assert(r.code === 0, `curl exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
+  const out = r.stdout.toString('latin1');
+  const h = parseHead(out);
+  const file = fs.readFileSync(path.join(WWW, 'index.html'));
+  assert(h.status === 'HTTP/1.1 200 OK', `status line ${JSON.stringify(h.status)}`);
+  assert(/^text\/html\b/.test((h.fields['content-type'] || [''])[0]), `Content-Type ${h.fields['content-type']}, want text/html`);
+  assert(h.fields.date, 'no Date field');
+  assert(String(h.fields['content-length']) === String(file.length), `Content-Length ${h.fields['content-length']}, want ${file.length}`);
+  assert(Buffer.from(h.body, 'latin1').equals(file), 'the body is not www/index.html');
+  say(`${h.status}, ${h.fields['content-type']}, ${file.length} bytes of www/index.html`);
+}
+
+async function curlEventsHead() {
+  const srv = await Server.start('curl-events-head', []);
+  const headFile = path.join(TMP, 'events-head.txt');
+  const cmd = `curl -sS -N -D ${headFile} -o /dev/null -w '%{time_starttransfer}' 'http://127.0.0.1:${srv.port}/events?count=1&interval=1000'`;
+  begin(`${cmd}: the head of /events, at once`);
+  const r = await sh(cmd);
+  assert(r.code === 0, `curl exited ${r.code}: ${r.stderr.trim()}`);
+  const h = parseHead(fs.readFileSync(headFile, 'latin1'));
+  const f = (k) => (h.fields[k] || []).join(', ');
+  assert(h.status === 'HTTP/1.1 200 OK', `status line ${JSON.stringify(h.status)}`);
+  assert(f('content-type') === 'text/event-stream', `Content-Type ${JSON.stringify(f('content-type'))}`);
+  assert(f('cache-control') === 'no-cache', `Cache-Control ${JSON.stringify(f('cache-control'))}`);
+  assert(f('x-accel-buffering') === 'no', `X-Accel-Buffering ${JSON.stringify(f('x-accel-buffering'))}`);
+  assert(h.fields.date, 'no Date field');
+  assert(!h.fields['content-length'], `Content-Length ${f('content-length')} on a stream`);
+  assert(!h.fields['transfer-encoding'], `Transfer-Encoding ${f('transfer-encoding')} on a stream`);
+  const first = Number(r.stdout.toString()) * 1000;
+  say(`head fields ${Object.keys(h.fields).join(', ')}; first byte after ${first.toFixed(1)} ms`);
+  assert(first < 300, `the head came after ${first.toFixed(0)} ms, want it at once (event #1 is due at 1000 ms)`);
+}
+
+// ---------------------------------------------------------------------------
+// 4. A second, independent SSE client: the npm `eventsource` package.
+
+async function eventsource() {
+  const { EventSource } = await import('eventsource');
+  const args = ['--interval', '200'];
+  let srv = await Server.start('eventsource', args);
+  const port = srv.port;
+  const url = `${srv.url}/events`;
+  begin(`new EventSource(${url}): 3 events of type my-custom-event`);
+  const got = [];
+  const problems = [];
+  let opens = 0;
+  let errors = 0;
+  const es = new EventSource(url);
+  onCleanup(() => es.close());
+  es.addEventListener('open', () => { opens += 1; });
+  es.addEventListener('error', () => { errors += 1; });
+  es.addEventListener('message', (e) => problems.push(`an unnamed event: ${JSON.stringify(e.data)}`));
+  es.addEventListener('my-custom-event', (e) => {
+    const n = got.length + 1;
+    if (e.type !== 'my-custom-event') problems.push(`event type ${e.type}`);
+    if (e.lastEventId !== `1-${n}`) problems.push(`event ${n} has id ${JSON.stringify(e.lastEventId)}, want "1-${n}"`);
+    if (e.data !== eventData(1, n)) problems.push(`event ${n} data ${JSON.stringify(e.data)}, want ${JSON.stringify(eventData(1, n))}`);
+    got.push(e.lastEventId);
+  });
+  await waitFor(() => got.length >= 3 || problems.length, 5000, '3 events');
+  assert(!problems.length, problems.join('; '));
+  assert(opens === 1, `${opens} open events`);
+  await srv.waitLog('Client connected to event stream (connection #1, Last-Event-Id: none)', 1000);
+
+  begin('kill the server (SIGKILL)');
+  await srv.stop('SIGKILL');
+  await waitFor(() => errors > 0, 5000, 'the error event');
+  const k = got.length;
+  assert(!problems.length, problems.join('; '));
+  say(`received 1-1 .. 1-${k}`);
+
+  begin(`restart on port ${port}: the library resumes with Last-Event-ID: 1-${k}`);
+  srv = await restartOnSamePort('eventsource', args, port);
+  const line = await srv.waitLog(/Client (resumed|connected to) event stream/, 10000, 'of the reconnecting client');
+  assert(line.line.includes(`Client resumed event stream (connection #1, Last-Event-Id: 1-${k})`),
+    `server logged ${JSON.stringify(line.line)}, want "Client resumed event stream (connection #1, Last-Event-Id: 1-${k})"`);
+  await waitFor(() => got.length >= k + 2 || problems.length, 5000, `events 1-${k + 1} and 1-${k + 2}`);
+  assert(!problems.length, problems.join('; '));
+  assert(opens === 2, `${opens} open events, want 2`);
+  say(`then 1-${k + 1}, 1-${k + 2}: no gap, no repeat`);
+
+  begin('close: the server logs the disconnect');
+  const mark = srv.log.length;
+  es.close();
+  await srv.waitLog('Client disconnected from event stream (connection #1)', 3000, undefined, mark);
+}
+
+// ---------------------------------------------------------------------------
+
+const CHECKS = {
+  browser, 'nginx-prompt': nginxPrompt, 'nginx-heartbeat': nginxHeartbeat,
+  'curl-count': curlCount, 'curl-resume': curlResume, 'curl-index': curlIndex,
+  'curl-events-head': curlEventsHead, eventsource,
+};
+
+const check = process.argv[2];
+if (!CHECKS[check]) {
+  console.error(`usage: node run.mjs <${Object.keys(CHECKS).join('|')}>`);
+  process.exit(2);
+}
+for (const v of ['SSE_SERVER_BIN', 'SSE_E2E_WWW', 'SSE_E2E_ARTIFACTS', 'SSE_E2E_TMP']) {
+  if (!process.env[v]) { console.error(`${v} is not set (run tests/e2e.sh)`); process.exit(2); }
+}
+if (!fs.existsSync(BIN)) { console.log(`FAIL ${check}: no server binary at ${BIN}`); process.exit(1); }
+
+let failure = null;
+const started = performance.now();
+try {
+  await CHECKS[check]();
+} catch (e) {
+  failure = e instanceof CheckError ? e.message : (e.stack || String(e));
+}
+await runCleanups();
+const ms = (performance.now() - started).toFixed(0);
+if (failure) {
+  console.log(`FAIL ${check}: ${step}: ${failure}`);
+  process.exit(1);
+}
+console.log(`PASS ${check} (${ms} ms)`);
+process.exit(0);
