@@ -292,3 +292,18 @@ fn metrics_are_prometheus_text() {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
 }
+
+#[test]
+fn the_refusal_shown_in_the_readme_is_exact() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    let r = c.read_response();
+    assert_eq!(
+        r.head,
+        "HTTP/1.1 400 Bad Request\r\nDate: <date>\r\nConnection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Length: 30\r\n\r\n"
+    );
+    assert_eq!(r.body, b"HTTP/1.1 request without Host\n");
+    c.expect_eof();
+}

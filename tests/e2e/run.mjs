@@ -299,8 +299,16 @@ async function nginxHeartbeat() {
 // ---------------------------------------------------------------------------
 // 3. curl, as the README shows it.
 
-const README_CURL_COUNT = 'curl -N http://127.0.0.1:PORT/events?count=2\\&interval=100';
-const README_CURL_RESUME = "curl -N -H 'Last-Event-ID: 7-41' 'http://127.0.0.1:PORT/events?count=43&interval=100'";
+// The two command lines are read from README.md itself, so that what a
+// reader copies is what is tested; its port 8888 becomes the test's port.
+const README = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+function readmeLine(needle) {
+  const line = README.split('\n').find((l) => l.startsWith('curl -N ') && l.includes(needle));
+  if (!line) throw new Error(`README.md has no curl -N line with ${needle}`);
+  return line.trim().replace('127.0.0.1:8888', '127.0.0.1:PORT');
+}
+const README_CURL_COUNT = readmeLine('count=2');
+const README_CURL_RESUME = readmeLine('Last-Event-ID: 7-41');
 
 /** Runs a shell command line (README text with PORT filled in). */
 function sh(cmdline, timeout = 10000) {
