@@ -4,12 +4,6 @@ mod common;
 
 use common::{Server, event, get_events};
 
-fn metrics(server: &Server) -> String {
-    let mut c = server.connect();
-    c.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
-    String::from_utf8(c.read_response().body).unwrap()
-}
-
 fn value(text: &str, sample: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')))
