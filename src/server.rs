@@ -58,8 +58,9 @@ pub struct Server {
     serial: u32,
     /// Accepting stopped: full past the reserve, or out of descriptors.
     accept_paused: bool,
-    /// Connections with input left unread, served on the next turn.
-    again: Vec<usize>,
+    /// Connections with input left unread, served on the next turn (as
+    /// tokens, so a slot reused meanwhile is not mistaken for its owner).
+    again: Vec<Token>,
     due: Vec<usize>,
     full_warned: bool,
 }
@@ -173,9 +174,8 @@ impl Server {
                     self.apply(key, v);
                 }
             }
-            let again = std::mem::take(&mut self.again);
-            for key in again {
-                if self.conns.contains(key) {
+            for token in std::mem::take(&mut self.again) {
+                if let Some(key) = self.current(token) {
                     let v = self.conns[key].conn.on_readable(&mut self.cx, false);
                     self.apply(key, v);
                 }
@@ -212,7 +212,7 @@ impl Server {
         let end = match verdict {
             Verdict::Close(end) => end,
             Verdict::Again => {
-                self.again.push(key);
+                self.again.push(token_of(key, self.conns[key].conn.serial));
                 return self.sync(key);
             }
             Verdict::Continue => return self.sync(key),
@@ -231,7 +231,7 @@ impl Server {
         let want = slot.conn.wants_write();
         if want != slot.writable {
             let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            let token = Token(key | (slot.conn.serial as usize) << 32);
+            let token = token_of(key, slot.conn.serial);
             if self.poll.registry().reregister(&mut slot.conn.socket, token, interest).is_err() {
                 let end = slot.stream.map(|_| StreamEnd::Error);
                 self.close(key, end);
@@ -309,7 +309,7 @@ impl Server {
             self.serial = self.serial.wrapping_add(1);
             let entry = self.conns.vacant_entry();
             let key = entry.key();
-            let token = Token(key | (self.serial as usize) << 32);
+            let token = token_of(key, self.serial);
             if self.poll.registry().register(&mut socket, token, Interest::READABLE).is_err() {
                 continue;
             }
@@ -322,6 +322,12 @@ impl Server {
             self.sync(key);
         }
     }
+}
+
+/// A connection's token: its slab slot, and the serial that tells it from
+/// the slot's earlier and later owners.
+fn token_of(key: usize, serial: u32) -> Token {
+    Token(key | (serial as usize) << 32)
 }
 
 fn is_resource_error(e: &io::Error) -> bool {
