@@ -70,10 +70,14 @@ enum State {
         since: Instant,
         started: bool,
     },
-    /// Reading and dropping request content, begun at `since`.
+    /// Reading and dropping request content, begun at `since`. The
+    /// route's answer waits in `reply` until the content has ended (a
+    /// fault in the content replaces it: one request, one response).
     ReadingContent {
         body: Body,
         since: Instant,
+        reply: Vec<u8>,
+        keep_alive: bool,
     },
     Streaming(Stream),
     /// Sending the last output; then the write side is shut down. `until`:
@@ -337,14 +341,17 @@ impl Conn {
         let mut used = 0;
         while used < data.len() {
             let rest = data.get(used..).unwrap_or_default();
+            let held_back = self.held_back();
             match &mut self.state {
                 State::ReadingHead { since, started } => {
+                    // While the client has not read earlier answers, the
+                    // next request is not read either, nor timed.
+                    if held_back {
+                        return Ok(used);
+                    }
                     if !*started {
                         *since = cx.now;
                         *started = true;
-                    }
-                    if self.held_back() {
-                        return Ok(used);
                     }
                     let req = match http::parse(rest) {
                         Ok(Status::Complete(req)) => req,
@@ -352,21 +359,30 @@ impl Conn {
                         Err(e) => return Err(self.refuse(cx, e)),
                     };
                     used += req.head_len;
-                    let next = route::respond(&req, self.full, &mut self.output, &mut self.file, cx);
-                    self.state = match next {
-                        Next::KeepAlive => match Body::new(req.framing) {
-                            Some(body) => State::ReadingContent { body, since: cx.now },
-                            None => State::ReadingHead { since: cx.now, started: false },
+                    self.state = match Body::new(req.framing) {
+                        Some(body) => {
+                            let mut reply = Vec::new();
+                            let next = route::respond(&req, self.full, &mut reply, &mut self.file, cx);
+                            let keep_alive = matches!(next, Next::KeepAlive);
+                            State::ReadingContent { body, since: cx.now, reply, keep_alive }
+                        }
+                        None => match route::respond(&req, self.full, &mut self.output, &mut self.file, cx) {
+                            Next::KeepAlive => State::ReadingHead { since: cx.now, started: false },
+                            Next::Close => State::Closing { until: cx.now + IDLE_TIMEOUT, end: None },
+                            Next::Stream(s) => State::Streaming(s),
                         },
-                        Next::Close => State::Closing { until: cx.now + IDLE_TIMEOUT, end: None },
-                        Next::Stream(s) => State::Streaming(s),
                     };
                 }
-                State::ReadingContent { body, .. } => match body.feed(rest) {
+                State::ReadingContent { body, reply, keep_alive, .. } => match body.feed(rest) {
                     Ok((n, done)) => {
                         used += n;
                         if done {
-                            self.state = State::ReadingHead { since: cx.now, started: false };
+                            self.output.append(reply);
+                            self.state = if *keep_alive {
+                                State::ReadingHead { since: cx.now, started: false }
+                            } else {
+                                State::Closing { until: cx.now + IDLE_TIMEOUT, end: None }
+                            };
                         }
                     }
                     Err(e) => return Err(self.refuse(cx, e)),
@@ -384,8 +400,15 @@ impl Conn {
     fn refuse(&mut self, cx: &mut Ctx, e: HttpError) -> Verdict {
         log::debug!("refused a request: {e}");
         self.input = Vec::new();
+        if let State::ReadingContent { reply, .. } = &self.state {
+            // The answer held for the content's end is never sent.
+            cx.metrics.withdraw(reply);
+        }
+        if self.file.is_some() {
+            // A file is half sent: nothing can follow it on this connection.
+            return Verdict::Close(None);
+        }
         route::error(&e, &mut self.output, cx);
-        self.file = None;
         self.state = State::Closing { until: cx.now + IDLE_TIMEOUT, end: None };
         self.settle(cx)
     }

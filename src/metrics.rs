@@ -47,6 +47,15 @@ impl Metrics {
         }
     }
 
+    /// Takes back the count of a response that was prepared (`reply`, as
+    /// bytes) but never sent.
+    pub fn withdraw(&mut self, reply: &[u8]) {
+        let status = reply.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u16>().ok());
+        if let Some(i) = status.and_then(|s| STATUSES.iter().position(|&x| x == s)) {
+            self.responses[i] = self.responses[i].saturating_sub(1);
+        }
+    }
+
     /// The exposition text. `open_connections` and the process figures are
     /// read by the caller at the time of the request.
     pub fn render(&self, out: &mut Vec<u8>, open_connections: u64, rss_bytes: u64, open_fds: u64) {

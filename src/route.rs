@@ -92,9 +92,9 @@ pub fn respond(req: &Request, full: bool, out: &mut Vec<u8>, file: &mut Option<(
     }
 }
 
-/// A refused request (contract §2, "Bad requests"): always closes.
+/// A refused request (contract §2, "Bad requests"): always closes. It
+/// follows the answers to earlier pipelined requests, in order.
 pub fn error(e: &HttpError, out: &mut Vec<u8>, cx: &mut Ctx) {
-    out.clear();
     cx.metrics.response(e.status);
     let reply = Reply { keep_alive: false, version: Version::Http11, head_only: false };
     response::plain(out, &cx.date, reply, e.status, e.why, b"");

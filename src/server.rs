@@ -188,7 +188,7 @@ impl Server {
             }
             for &key in &due {
                 if key == ACCEPT_TIMER {
-                    self.accept_paused = false;
+                    // Still paused: a failure again is not logged again.
                     self.accept();
                 } else if self.conns.contains(key - 1) {
                     let v = self.conns[key - 1].conn.on_timer(&mut self.cx);
@@ -264,7 +264,8 @@ impl Server {
                 StreamEnd::Error => log::warn!("Event stream closed on a socket error (connection #{c})"),
             }
         }
-        if self.accept_paused && self.timers.get(ACCEPT_TIMER).is_none() {
+        if self.accept_paused {
+            // A descriptor and a slot are free again.
             self.accept();
         }
     }
