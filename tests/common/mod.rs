@@ -36,13 +36,8 @@ impl Server {
     /// Starts the server in `dir` (so `--www` defaults resolve there).
     pub fn start_in(args: &[&str], dir: Option<&std::path::Path>) -> Server {
         let mut cmd = Command::new(BIN);
-        if !args.contains(&"--port") {
-            cmd.args(["--port", "0"]);
-        }
-        if !args.contains(&"--www") && dir.is_none() {
-            cmd.args(["--www", concat!(env!("CARGO_MANIFEST_DIR"), "/www")]);
-        }
-        cmd.args(args);
+        // Started in `dir`, the default --www is that folder's `www`.
+        cmd.args(default_args(args, dir.is_none())).args(args);
         if let Some(d) = dir {
             cmd.current_dir(d);
         }
@@ -129,6 +124,18 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `--port 0` and (if `www`) this project's `www`, unless `args` name their own.
+fn default_args(args: &[&str], www: bool) -> Vec<&'static str> {
+    let mut d = Vec::new();
+    if !args.contains(&"--port") {
+        d.extend(["--port", "0"]);
+    }
+    if www && !args.contains(&"--www") {
+        d.extend(["--www", concat!(env!("CARGO_MANIFEST_DIR"), "/www")]);
+    }
+    d
 }
 
 /// A raw TCP client with a read timeout.
@@ -287,33 +294,8 @@ impl Server {
         let (program, wrapper_args) = wrapper.split_first().expect("a wrapper program");
         let mut cmd = Command::new(program);
         cmd.args(wrapper_args).arg(BIN);
-        if !args.contains(&"--port") {
-            cmd.args(["--port", "0"]);
-        }
-        if !args.contains(&"--www") {
-            cmd.args(["--www", concat!(env!("CARGO_MANIFEST_DIR"), "/www")]);
-        }
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start the wrapper");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, log) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut first = String::new();
-        BufReader::new(stdout).read_line(&mut first).expect("read the listening line");
-        let url = first
-            .strip_prefix("listening on http://")
-            .and_then(|s| s.strip_suffix("/\n"))
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        let addr = url.parse().unwrap_or_else(|_| panic!("bad address in {first:?}"));
-        Server { child, addr, log, seen: Vec::new() }
+        cmd.args(default_args(args, true)).args(args);
+        Server::spawn(cmd)
     }
 
     /// CPU time (user + system) the server has used so far.
