@@ -113,13 +113,24 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
 #[test]
 fn a_dead_log_reader_stops_nothing() {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(BIN)
-        .args(["--port", "0", "--interval", "5"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    /// Kills the server even when an assertion fails first.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut guard = Killed(
+        Command::new(BIN)
+            .args(["--port", "0", "--interval", "5"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr: std::net::SocketAddr =
@@ -133,6 +144,4 @@ fn a_dead_log_reader_stops_nothing() {
         assert!(body.ends_with(&common::event(n, 1)), "{body}");
     }
     assert!(child.try_wait().unwrap().is_none(), "sse-server exited");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
