@@ -1,27 +1,114 @@
 //! The log backend: one line per record on stderr,
 //! `2026-11-23T20:07:17.657Z INFO  [sse_server::route] message`.
 //!
-//! What always holds: logging never stops the server. A line that stderr
-//! does not take (the reader of a pipe went away, say) is dropped, and
-//! after the first failure stderr is pointed at /dev/null so no later line
-//! tries again. (simple_logger writes with `eprintln!`, which panics on a
-//! broken pipe: with a log collector that dies, every client would go.)
+//! What always holds: logging never stops or stalls the server, which has
+//! one thread for every client. A line stderr does not take at once is
+//! dropped and counted, and the count is logged with the next line that
+//! gets through:
+//! - a pipe or terminal (a log collector that falls behind, a terminal
+//!   paused with Ctrl-S) is written through a non-blocking descriptor of
+//!   its own (reopened from /proc/self/fd/2, so the shell that shares the
+//!   original is not affected);
+//! - a socket (journald) is written with `MSG_DONTWAIT`;
+//! - a regular file or /dev/null is written as it is;
+//! - after a write error (the reader went away), nothing is written again.
+//!   (simple_logger writes with `eprintln!`, which panics there: with a log
+//!   collector that dies, every client would go. Hence this module.)
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::FromRawFd;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 struct Logger {
     level: log::LevelFilter,
-    broken: AtomicBool,
+    out: Mutex<Output>,
+}
+
+struct Output {
+    sink: Sink,
+    /// Lines dropped since the last one written.
+    dropped: u64,
+}
+
+enum Sink {
+    /// Descriptor 2 as it is (a regular file, /dev/null).
+    Plain,
+    /// Our own non-blocking descriptor for the pipe or terminal on 2.
+    NonBlocking(File),
+    /// Descriptor 2 is a socket: sent with `MSG_DONTWAIT`.
+    Socket,
+    /// Writing failed for good.
+    Broken,
 }
 
 /// Installs the logger for records at `level` and above.
 pub fn init(level: log::LevelFilter) -> Result<(), log::SetLoggerError> {
-    let logger = Box::leak(Box::new(Logger { level, broken: AtomicBool::new(false) }));
+    let logger = Box::leak(Box::new(Logger { level, out: Mutex::new(Output { sink: sink(), dropped: 0 }) }));
     log::set_logger(logger)?;
     log::set_max_level(level);
     Ok(())
+}
+
+fn sink() -> Sink {
+    // SAFETY: a zeroed stat is a valid buffer for fstat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on descriptor 2 with a valid buffer.
+    if unsafe { libc::fstat(2, &mut st) } != 0 {
+        return Sink::Broken;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFSOCK => Sink::Socket,
+        libc::S_IFIFO | libc::S_IFCHR => {
+            let path = c"/proc/self/fd/2";
+            // SAFETY: open(2) with a NUL-terminated path; the result is checked.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+            if fd < 0 {
+                return Sink::Plain;
+            }
+            // SAFETY: a descriptor we just opened and now own.
+            Sink::NonBlocking(unsafe { File::from_raw_fd(fd) })
+        }
+        _ => Sink::Plain,
+    }
+}
+
+impl Output {
+    /// Writes one whole line, or nothing; `false` if it was not taken.
+    fn write_line(&mut self, line: &[u8]) -> bool {
+        let result = match &mut self.sink {
+            Sink::Plain => io::stderr().write_all(line),
+            Sink::NonBlocking(f) => f.write(line).and_then(|n| whole(n, line)),
+            Sink::Socket => {
+                // SAFETY: send(2) on descriptor 2 with a valid buffer.
+                let n =
+                    unsafe { libc::send(2, line.as_ptr().cast(), line.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+                if n < 0 { Err(io::Error::last_os_error()) } else { whole(n as usize, line) }
+            }
+            Sink::Broken => return false,
+        };
+        match result {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(_) => {
+                self.sink = Sink::Broken;
+                false
+            }
+        }
+    }
+}
+
+/// A short write of a line: the pipe had room for part of it only (lines
+/// are far below PIPE_BUF, so this is rare); the rest is lost.
+fn whole(n: usize, line: &[u8]) -> io::Result<()> {
+    if n == line.len() { Ok(()) } else { Err(io::ErrorKind::WouldBlock.into()) }
+}
+
+fn format_line(level: log::Level, target: &str, args: &std::fmt::Arguments) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let time = crate::response::iso8601(now.as_secs(), now.subsec_millis());
+    format!("{time} {level:<5} [{target}] {args}\n")
 }
 
 impl log::Log for Logger {
@@ -30,31 +117,27 @@ impl log::Log for Logger {
     }
 
     fn log(&self, record: &log::Record) {
-        if !self.enabled(record.metadata()) || self.broken.load(Ordering::Relaxed) {
+        if !self.enabled(record.metadata()) {
             return;
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let line = format!(
-            "{} {:<5} [{}] {}\n",
-            crate::response::iso8601(now.as_secs(), now.subsec_millis()),
-            record.level(),
-            record.target(),
-            record.args()
-        );
-        if std::io::stderr().write_all(line.as_bytes()).is_err() {
-            self.broken.store(true, Ordering::Relaxed);
-            silence_stderr();
+        let Ok(mut out) = self.out.lock() else { return };
+        if matches!(out.sink, Sink::Broken) {
+            return;
+        }
+        if out.dropped > 0 {
+            let note = format!("{} log lines dropped: stderr was not taking them", out.dropped);
+            let line = format_line(log::Level::Warn, module_path!(), &format_args!("{note}"));
+            if !out.write_line(line.as_bytes()) {
+                out.dropped += 1;
+                return;
+            }
+            out.dropped = 0;
+        }
+        let line = format_line(record.level(), record.target(), record.args());
+        if !out.write_line(line.as_bytes()) {
+            out.dropped += 1;
         }
     }
 
     fn flush(&self) {}
-}
-
-/// Points descriptor 2 at /dev/null, so that nothing else that writes to
-/// stderr can fail (or panic) either.
-fn silence_stderr() {
-    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        // SAFETY: dup2 onto stderr with a descriptor we own for this call.
-        unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 2) };
-    }
 }

@@ -145,3 +145,42 @@ fn a_dead_log_reader_stops_nothing() {
     }
     assert!(child.try_wait().unwrap().is_none(), "sse-server exited");
 }
+
+#[test]
+fn a_log_reader_that_stops_reading_stalls_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills two descriptors that we then own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created by pipe(2).
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let child = Command::new(BIN)
+        .args(["--port", "0", "--interval", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(write_end))
+        .spawn()
+        .unwrap();
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut guard = Killed(child);
+    let mut line = String::new();
+    BufReader::new(guard.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr =
+        line.trim_end().trim_start_matches("listening on http://").trim_end_matches('/').parse().unwrap();
+    // Nobody reads `read_end`: after about 64 KiB of log lines (two per
+    // stream, ~110 bytes each) the pipe is full. Streams go on regardless.
+    for n in 1..=1000 {
+        let mut c = common::Client::connect(addr);
+        c.send(&common::get_events("/events?count=1", ""));
+        let body = String::from_utf8(c.read_to_eof()).unwrap();
+        assert!(body.ends_with(&common::event(n, 1)), "stream {n}: {body}");
+    }
+    drop(read_end);
+}
