@@ -364,6 +364,11 @@ impl Conn {
                     used += req.head_len;
                     self.state = match Body::new(req.framing) {
                         Some(body) => {
+                            if req.expect_continue {
+                                // The answer comes once the content is read:
+                                // tell the client to send it now.
+                                self.output.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                            }
                             let mut reply = Vec::new();
                             let next = route::respond(&req, self.full, &mut reply, &mut self.file, cx);
                             let keep_alive = matches!(next, Next::KeepAlive);

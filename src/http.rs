@@ -101,6 +101,9 @@ pub struct Request<'a> {
     /// `Accept` names `text/event-stream` (what every `EventSource` sends).
     pub accepts_event_stream: bool,
     pub last_event_id: Option<&'a [u8]>,
+    /// `Expect: 100-continue`: the client waits for an interim response
+    /// before it sends the content.
+    pub expect_continue: bool,
     /// Bytes of the head, the final empty line included.
     pub head_len: usize,
 }
@@ -181,6 +184,7 @@ pub fn parse(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
         keep_alive,
         accepts_event_stream: fields.accepts_event_stream,
         last_event_id: fields.last_event_id,
+        expect_continue: fields.expect_continue && line.version == Version::Http11,
         head_len,
     }))
 }
@@ -247,6 +251,7 @@ struct Fields<'a> {
     keep_alive: bool,
     accepts_event_stream: bool,
     last_event_id: Option<&'a [u8]>,
+    expect_continue: bool,
 }
 
 fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result<Fields<'a>, HttpError> {
@@ -261,6 +266,7 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
         keep_alive: false,
         accepts_event_stream: false,
         last_event_id: None,
+        expect_continue: false,
     };
     let mut last_event_ids = 0;
     for h in headers {
@@ -306,6 +312,8 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
                 let media = range.split(|&b| b == b';').next().unwrap_or_default();
                 trim_ows(media).eq_ignore_ascii_case(b"text/event-stream")
             });
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            f.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"last-event-id") {
             last_event_ids += 1;
             f.last_event_id = Some(value);

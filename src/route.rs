@@ -45,7 +45,11 @@ pub fn respond(req: &Request, full: bool, out: &mut Vec<u8>, file: &mut Option<(
         (_, Method::Get | Method::Head) => {}
         _ => return plain(out, cx, req, 405, "method not allowed", ALLOW),
     }
-    match path {
+    // Percent-encoded unreserved bytes mean the same (RFC 3986 §6.2.2.2):
+    // `/%65vents` is `/events`. Only the choice of route uses the decoded
+    // path; a file is looked up from the path as sent, decoded once there.
+    let decoded = if path.contains(&b'%') { crate::uri::decode_path(path) } else { None };
+    match decoded.as_deref().unwrap_or(path) {
         b"/events" => events(req, out, cx),
         b"/metrics" => {
             let mut body = Vec::new();
@@ -105,14 +109,15 @@ fn events(req: &Request, out: &mut Vec<u8>, cx: &mut Ctx) -> Next {
         Ok(p) => p,
         Err(why) => return plain(out, cx, req, 400, why, b""),
     };
-    // N = u64::MAX has no next event: such an id starts a new stream.
-    let resume = req.last_event_id.and_then(sse::parse_last_event_id).filter(|&(_, n)| n < u64::MAX);
-    if let (Some((_, n)), Some(count)) = (resume, params.count)
+    let last = req.last_event_id.and_then(sse::parse_last_event_id);
+    if let (Some((_, n)), Some(count)) = (last, params.count)
         && n >= count
     {
         // Tells EventSource the stream is over: it does not reconnect.
         return no_content(out, cx, req, b"");
     }
+    // N = u64::MAX has no next event: such an id starts a new stream.
+    let resume = last.filter(|&(_, n)| n < u64::MAX);
     cx.metrics.response(200);
     response::start(out, 200, &cx.date);
     out.extend_from_slice(STREAM_FIELDS);

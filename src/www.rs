@@ -89,6 +89,9 @@ impl Www {
         });
         match &root {
             Some(r) => log::info!("serving files from {}", r.path.display()),
+            None if dir.exists() => {
+                log::warn!("www directory {} is not a directory: serving the built-in page", dir.display())
+            }
             None => log::info!("www directory {} not found: serving the built-in page", dir.display()),
         }
         Www { root, cache: Vec::new(), clock: 0, openat2: true }

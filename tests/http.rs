@@ -307,3 +307,26 @@ fn the_refusal_shown_in_the_readme_is_exact() {
     assert_eq!(r.body, b"HTTP/1.1 request without Host\n");
     c.expect_eof();
 }
+
+#[test]
+fn percent_encoded_unreserved_bytes_route_the_same() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    assert_eq!(get(&mut c, "/%69ndex.html").body, PAGE);
+    c.send(b"HEAD /%65vents HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read_response_to(true).head, common::STREAM_HEAD);
+    assert_eq!(get(&mut c, "/%6detrics").header("Content-Type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+}
+
+#[test]
+fn expect_100_continue_gets_the_interim_answer_first() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    // Before the content is sent, the client is told to send it.
+    assert_eq!(c.read_until(b"\r\n\r\n"), b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.send(b"hello");
+    let r = c.read_response();
+    assert_eq!(r.status(), 405);
+    assert_eq!(get(&mut c, "/").status(), 200, "the connection goes on");
+}

@@ -243,3 +243,21 @@ fn a_thousand_streams_each_get_consecutive_ids() {
     assert_eq!(seen.len(), 1000);
     assert_eq!(seen.iter().max(), Some(&1000));
 }
+
+#[test]
+fn the_largest_ids_resume_or_end_as_documented() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    let max = u64::MAX;
+    // count reached, even at the largest N: 204.
+    c.send(&get_events(&format!("/events?count={max}"), &format!("Last-Event-ID: 1-{max}\r\n")));
+    assert_eq!(c.read_response().status(), 204);
+    // N = u64::MAX has no next event: without a count, a new stream.
+    c.send(&get_events("/events?interval=1", &format!("Last-Event-ID: 1-{max}\r\n")));
+    c.read_until(b"\r\n\r\n");
+    assert_eq!(String::from_utf8(c.read_exact_n(event(1, 1).len())).unwrap(), event(1, 1));
+    // The largest C resumes.
+    let mut c = server.connect();
+    c.send(&get_events("/events?count=2&interval=1", &format!("Last-Event-ID: {max}-1\r\n")));
+    assert_eq!(String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head(), event(max, 2));
+}
