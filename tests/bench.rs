@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 /// Kills the child when the test ends, however it ends (a failed assert
 /// included), so no server outlives the test.
+/// How long one sse-bench run may take before the test fails.
+const LIMIT: Duration = Duration::from_secs(30);
+
 struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {
@@ -104,7 +107,7 @@ fn fifty_streams_at_20_ms_see_every_event() {
             "--duration",
             "2",
         ]),
-        Duration::from_secs(30),
+        LIMIT,
     );
     assert!(ok, "sse-bench failed:\n{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
@@ -122,4 +125,24 @@ fn fifty_streams_at_20_ms_see_every_event() {
     // 50 streams × 2 s / 20 ms is 5,000 events; half leaves room for a
     // slow test machine, and still shows the intervals are honoured.
     assert!(n("events") >= 50.0 * 50.0, "{context}");
+}
+
+#[test]
+fn streams_that_reach_their_count_are_complete_and_failures_exit_1() {
+    let (_server, addr) = start_server();
+    let (host, port) = addr.rsplit_once(':').expect("HOST:PORT");
+    let bench = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sse-bench"));
+        c.args(["--host", host, "--port", port, "-c", "10", "--duration", "1"]);
+        c
+    };
+    let (ok, stdout, stderr) = run_with_limit(bench().args(["--path", "/events?interval=10&count=4"]), LIMIT);
+    assert!(ok, "sse-bench failed: {stderr}");
+    assert_eq!(json_number(&stdout, "completed"), 10.0, "{stdout}");
+    assert_eq!(json_number(&stdout, "early_closes"), 0.0, "{stdout}");
+    assert_eq!(json_number(&stdout, "lateness_samples"), 30.0, "{stdout}");
+    // Every stream refused: the JSON line still, and exit code 1.
+    let (ok, stdout, _) = run_with_limit(bench().args(["--path", "/nope"]), LIMIT);
+    assert!(!ok);
+    assert_eq!(json_number(&stdout, "failed"), 10.0, "{stdout}");
 }

@@ -69,10 +69,19 @@ pub fn run(opts: &Options) -> io::Result<(Stats, Duration)> {
             let mut ctx =
                 Ctx { now, arrival_us, interval_us, request: &request, registry: poll.registry(), stats: &mut stats };
             if let Some(end) = conn.drive(&mut buf, &mut ctx) {
+                // A stream that ended after the `count=` it asked for is
+                // complete, not closed early.
+                let complete =
+                    matches!(end, End::EarlyClose) && opts.count.is_some() && conn.last_event() == opts.count;
                 // Dropping the stream closes it, which also removes it from
                 // the poll's interest list.
                 conns.remove(key);
-                record_end(&mut stats, end);
+                if complete {
+                    stats.open = stats.open.saturating_sub(1);
+                    stats.completed += 1;
+                } else {
+                    record_end(&mut stats, end);
+                }
             }
         }
         if now >= end {
@@ -91,13 +100,14 @@ pub fn run(opts: &Options) -> io::Result<(Stats, Duration)> {
 
         if now >= next_progress {
             eprintln!(
-                "{:6.1}s  open {:6}  events/s {:8}  failed {}  errors {}  early closes {}",
+                "{:6.1}s  open {:6}  events/s {:8}  failed {}  errors {}  early closes {}  completed {}",
                 now.duration_since(start).as_secs_f64(),
                 stats.open,
                 stats.events - events_at_progress,
                 stats.failed,
                 stats.errors,
-                stats.early_closes
+                stats.early_closes,
+                stats.completed
             );
             events_at_progress = stats.events;
             // From the schedule, not from now, so the lines do not drift.

@@ -43,6 +43,11 @@ pub struct StreamCheck {
 }
 
 impl StreamCheck {
+    /// The number of the last event received, if any was.
+    pub fn last_number(&self) -> Option<u64> {
+        self.first.map(|_| self.last_n)
+    }
+
     /// `id` is the number of the event's own id, when it has one; an event
     /// without one is taken to be the one after the last.
     pub fn on_event(&mut self, id: Option<u64>, arrival_us: u64, interval_us: u64) -> Seen {

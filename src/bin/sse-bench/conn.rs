@@ -115,6 +115,11 @@ impl Conn {
         }
     }
 
+    /// The number of the last event this stream received, if any.
+    pub fn last_event(&self) -> Option<u64> {
+        self.check.last_number()
+    }
+
     pub fn is_streaming(&self) -> bool {
         matches!(self.state, State::Streaming(_))
     }

@@ -38,6 +38,11 @@ impl Histogram {
         self.max = self.max.max(value);
     }
 
+    /// How many values were recorded.
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
     pub fn max(&self) -> u64 {
         self.max
     }

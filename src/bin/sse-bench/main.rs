@@ -63,6 +63,11 @@ fn main() -> ExitCode {
             let secs = duration.as_secs_f64();
             eprintln!("{}", stats.summary(secs));
             println!("{}", stats.json(secs));
+            // Scripts can tell a run that did not measure what was asked.
+            if stats.connected == 0 || stats.failed > 0 {
+                eprintln!("sse-bench: {} of {} streams failed", stats.failed, opts.connections);
+                return ExitCode::from(1);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -29,7 +29,12 @@ Options:
                           interval= of the path's query, else 2500)
       --header 'N: V'     an extra request header field (repeatable)
   -h, --help              this help
-  -V, --version           the version";
+  -V, --version           the version
+
+Exit code 0 when every stream connected, 1 when any failed (the JSON line
+is printed either way), 2 for a bad option. Streams that end after the
+path's count= are counted as completed; others the server ends are early
+closes. Lateness needs at least two events per stream (lateness_samples).";
 
 pub const MAX_CONNECTIONS: usize = 1_000_000;
 /// 127.0.0.1 and the 65,535 addresses after it.
@@ -49,6 +54,9 @@ pub struct Options {
     pub duration: Duration,
     pub sources: u32,
     pub interval_ms: u64,
+    /// The `count=` of the path's query: streams that end after that many
+    /// events are complete, not closed early.
+    pub count: Option<u64>,
     pub headers: Vec<String>,
 }
 
@@ -75,6 +83,7 @@ where
         duration: Duration::from_secs(10),
         sources: 1,
         interval_ms: 0, // 0: not given, decided below
+        count: None,
         headers: Vec::new(),
     };
     let e = |e: lexopt::Error| e.to_string();
@@ -143,6 +152,7 @@ where
     if o.sources > 1 && !o.host.is_ipv4() {
         return Err("--sources above 1 needs an IPv4 --host".into());
     }
+    o.count = query_value(&o.path, "count=").filter(|&n| n >= 1);
     if o.interval_ms == 0 {
         o.interval_ms = query_interval(&o.path).unwrap_or(DEFAULT_INTERVAL_MS);
     }
@@ -169,12 +179,13 @@ fn is_header_field(field: &str) -> bool {
 
 /// The `interval=` of the path's query, when it is a valid one.
 fn query_interval(path: &str) -> Option<u64> {
+    query_value(path, "interval=").filter(|ms| (1..=MAX_INTERVAL_MS).contains(ms))
+}
+
+/// The number after `key` (`name=`) in the path's query, if there is one.
+fn query_value(path: &str, key: &str) -> Option<u64> {
     let (_, query) = path.split_once('?')?;
-    query
-        .split('&')
-        .filter_map(|pair| pair.strip_prefix("interval="))
-        .filter_map(|v| v.parse().ok())
-        .find(|ms| (1..=MAX_INTERVAL_MS).contains(ms))
+    query.split('&').filter_map(|pair| pair.strip_prefix(key)).find_map(|v| v.parse().ok())
 }
 
 impl Options {

@@ -31,6 +31,8 @@ pub struct Stats {
     pub repeats: u64,
     /// Streams the server ended before the run did.
     pub early_closes: u64,
+    /// Streams that ended after the `count=` of the path, as asked.
+    pub completed: u64,
     /// Streams broken by a read error or a malformed body.
     pub errors: u64,
     /// From the connect call to the complete response head, in µs.
@@ -83,7 +85,14 @@ impl Stats {
             ms(self.lateness_us.percentile(99.0)),
             ms(self.lateness_us.max()),
         );
-        let _ = write!(s, "early closes: {}; stream errors: {}", self.early_closes, self.errors);
+        let _ = write!(
+            s,
+            "completed (count= reached): {}; early closes: {}; stream errors: {}; lateness samples: {}",
+            self.completed,
+            self.early_closes,
+            self.errors,
+            self.lateness_us.count()
+        );
         for (cause, count) in &self.causes {
             let _ = write!(s, "\n  {count} x {cause}");
         }
@@ -99,8 +108,8 @@ impl Stats {
         format!(
             "{{\"connected\":{},\"failed\":{},\"events\":{},\"events_per_sec\":{:.3},\
              \"bytes_per_sec\":{:.3},\"connect_p50_ms\":{},\"connect_p99_ms\":{},\
-             \"lateness_p50_ms\":{},\"lateness_p99_ms\":{},\"lateness_max_ms\":{},\
-             \"gaps\":{},\"repeats\":{},\"early_closes\":{},\"errors\":{},\"duration_s\":{:.3}}}",
+             \"lateness_p50_ms\":{},\"lateness_p99_ms\":{},\"lateness_max_ms\":{},\"lateness_samples\":{},\
+             \"gaps\":{},\"repeats\":{},\"completed\":{},\"early_closes\":{},\"errors\":{},\"duration_s\":{:.3}}}",
             self.connected,
             self.failed,
             self.events,
@@ -111,8 +120,10 @@ impl Stats {
             ms(self.lateness_us.percentile(50.0)),
             ms(self.lateness_us.percentile(99.0)),
             ms(self.lateness_us.max()),
+            self.lateness_us.count(),
             self.gaps,
             self.repeats,
+            self.completed,
             self.early_closes,
             self.errors,
             duration_s
@@ -150,7 +161,8 @@ mod tests {
             "{\"connected\":2,\"failed\":0,\"events\":10,\"events_per_sec\":5.000,\
              \"bytes_per_sec\":500.000,\"connect_p50_ms\":1.500,\"connect_p99_ms\":1.500,\
              \"lateness_p50_ms\":0.042,\"lateness_p99_ms\":0.042,\"lateness_max_ms\":0.042,\
-             \"gaps\":1,\"repeats\":0,\"early_closes\":0,\"errors\":0,\"duration_s\":2.000}"
+             \"lateness_samples\":1,\"gaps\":1,\"repeats\":0,\"completed\":0,\"early_closes\":0,\
+             \"errors\":0,\"duration_s\":2.000}"
         );
         assert!(Stats::default().json(0.0).contains("\"events_per_sec\":0.000,"));
     }
