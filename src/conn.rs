@@ -21,7 +21,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 
 use crate::body::Body;
-use crate::config::{Config, HEAD_TIMEOUT, IDLE_TIMEOUT, LINGER_TIMEOUT, MAX_PENDING_OUTPUT};
+use crate::config::{Config, HEAD_TIMEOUT, IDLE_TIMEOUT, LINGER_TIMEOUT, MAX_HEAD, MAX_PENDING_OUTPUT};
 use crate::http::{self, HttpError, Status};
 use crate::metrics::{Metrics, StreamEnd};
 use crate::response::HttpDate;
@@ -105,6 +105,8 @@ pub struct Conn {
     read_pending: bool,
     state: State,
     input: Vec<u8>,
+    /// Bytes at the start of `input` already parsed as a partial head.
+    head_scanned: usize,
     output: Vec<u8>,
     /// The rest of a static file larger than the output limit.
     file: Option<(std::fs::File, u64)>,
@@ -119,6 +121,7 @@ impl Conn {
             read_pending: false,
             state: State::ReadingHead { since: now, started: true },
             input: Vec::new(),
+            head_scanned: 0,
             output: Vec::new(),
             file: None,
         }
@@ -356,11 +359,23 @@ impl Conn {
                         *since = cx.now;
                         *started = true;
                     }
+                    // A head can only end at a line feed: new bytes without
+                    // one are not worth parsing the whole head again (a head
+                    // trickled in byte by byte would cost its square).
+                    let fresh = rest.get(self.head_scanned..).unwrap_or_default();
+                    if self.head_scanned > 0 && rest.len() < MAX_HEAD && !fresh.contains(&b'\n') {
+                        self.head_scanned = rest.len();
+                        return Ok(used);
+                    }
                     let req = match http::parse(rest) {
                         Ok(Status::Complete(req)) => req,
-                        Ok(Status::Partial) => return Ok(used),
+                        Ok(Status::Partial) => {
+                            self.head_scanned = rest.len();
+                            return Ok(used);
+                        }
                         Err(e) => return Err(self.refuse(cx, e)),
                     };
+                    self.head_scanned = 0;
                     used += req.head_len;
                     self.state = match Body::new(req.framing) {
                         Some(body) => {

@@ -121,12 +121,12 @@ fn events(req: &Request, out: &mut Vec<u8>, cx: &mut Ctx) -> Next {
     cx.metrics.response(200);
     response::start(out, 200, &cx.date);
     out.extend_from_slice(STREAM_FIELDS);
+    out.extend_from_slice(b"\r\n");
     if req.method == Method::Head {
-        response::connection(out, req.keep_alive, req.version);
-        out.extend_from_slice(b"\r\n");
+        // The very head of GET (no Connection field: a stream's end is its
+        // close); the connection then goes on, or closes, as asked.
         return next(req);
     }
-    out.extend_from_slice(b"\r\n");
     let (conn, seen) = match resume {
         Some((c, n)) => {
             cx.metrics.streams_resumed += 1;

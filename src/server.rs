@@ -141,8 +141,15 @@ impl Server {
             };
             // The poll's own timeout is in whole milliseconds, rounded up;
             // the timerfd wakes it on time. It is re-armed only when the
-            // earliest deadline changes, and disarmed when there is none.
-            if next != self.armed && timeout != Some(Duration::ZERO) && self.wake.set(timeout).is_ok() {
+            // earliest deadline comes before the armed one, or the armed one
+            // has passed: a later deadline just costs one early wake-up, and
+            // with no deadline left the one-shot timer stays spent (no wakes).
+            let rearm = match (next, self.armed) {
+                (Some(n), Some(a)) => n < a || a <= now,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if rearm && timeout != Some(Duration::ZERO) && self.wake.set(timeout).is_ok() {
                 self.armed = next;
             }
             match self.poll.poll(&mut events, timeout) {

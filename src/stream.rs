@@ -88,7 +88,9 @@ impl Stream {
             sse::write_event(out, self.conn, self.next, self.size as usize);
             metrics.events += 1;
             self.last_sent = now;
-            let finished = self.count == Some(self.next);
+            // Event 2^64-1 is the last there can be: the stream ends there
+            // as if its count were reached (else `next` could not move on).
+            let finished = self.count == Some(self.next) || self.next == u64::MAX;
             self.next = self.next.saturating_add(1);
             return Tick { finished };
         }

@@ -19,6 +19,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::{MAX_CACHED_FILE, MAX_CACHED_FILES};
@@ -172,16 +173,24 @@ impl Www {
                 // SAFETY: a descriptor we just opened and now own.
                 return Some(unsafe { File::from_raw_fd(fd as i32) });
             }
-            if io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
-                return None;
+            // ENOSYS: before Linux 5.6; EPERM: a seccomp filter that does
+            // not know openat2 (older container runtimes). Anything else is
+            // the answer for this path.
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::ENOSYS | libc::EPERM) => {
+                    log::info!("openat2 is not available: resolving www paths with realpath");
+                    self.openat2 = false;
+                }
+                _ => return None,
             }
-            self.openat2 = false;
         }
         let real = std::fs::canonicalize(root.path.join(rel)).ok()?;
         if !real.starts_with(&root.path) {
             return None;
         }
-        File::open(real).ok()
+        // Non-blocking, as with openat2: a FIFO put there must not stall
+        // the loop.
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(real).ok()
     }
 }
 

@@ -190,3 +190,31 @@ fn a_flood_of_pipelined_requests_stays_bounded() {
     let answers = received.windows(17).filter(|w| w == b"HTTP/1.1 200 OK\r\n").count();
     assert_eq!(answers, 5_000);
 }
+
+#[test]
+fn a_slow_download_on_a_keep_alive_connection_is_not_idle() {
+    let t0 = Instant::now();
+    let dir = std::env::temp_dir().join(format!("sse-server-sm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("big.bin"), vec![7u8; 32 << 20]).unwrap();
+    let mut cx = ctx(t0);
+    cx.www = Www::new(&dir);
+    let (mut client, socket) = pair();
+    let mut conn = Conn::new(socket, 1, false, t0);
+    client.write_all(b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    assert_eq!(conn.on_readable(&mut cx, false), Verdict::Continue);
+    assert!(conn.wants_write(), "32 MiB cannot all fit in socket buffers");
+    // 50 s later the client takes some of it: progress.
+    cx.now = t0 + Duration::from_secs(50);
+    let mut sink = Vec::new();
+    drain(&mut client, &mut sink);
+    assert!(!sink.is_empty());
+    assert_eq!(conn.on_writable(&mut cx), Verdict::Continue);
+    // 100 s after the request, but 50 s after the last progress: not idle.
+    cx.now = t0 + Duration::from_secs(100);
+    assert_eq!(conn.on_timer(&mut cx), Verdict::Continue);
+    // 60 s with no progress at all: now it is.
+    cx.now = t0 + Duration::from_secs(111);
+    assert!(matches!(conn.on_timer(&mut cx), Verdict::Close(_)));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -261,3 +261,27 @@ fn the_largest_ids_resume_or_end_as_documented() {
     c.send(&get_events("/events?count=2&interval=1", &format!("Last-Event-ID: {max}-1\r\n")));
     assert_eq!(String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head(), event(max, 2));
 }
+
+#[test]
+fn the_last_possible_event_ends_the_stream() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    let max = u64::MAX;
+    // Resuming one before the end: event 2^64-1 comes once, then the end
+    // (it has no successor to schedule).
+    c.send(&get_events("/events?interval=1", &format!("Last-Event-ID: 5-{}\r\n", max - 1)));
+    c.read_until(b"\r\n\r\n");
+    assert_eq!(String::from_utf8(c.read_exact_n(event(5, max).len())).unwrap(), event(5, max));
+    // Then EOF, not the same event again (bounded: one read, not to EOF).
+    let mut more = [0u8; 256];
+    let n = std::io::Read::read(&mut c.stream, &mut more).unwrap_or(0);
+    assert_eq!(&more[..n], b"", "more after the last event");
+}
+
+#[test]
+fn head_of_events_over_http_1_0_is_the_head_of_get() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.send(b"HEAD /events HTTP/1.0\r\n\r\n");
+    assert_eq!(common::normalize_date(&String::from_utf8(c.read_to_eof()).unwrap()), STREAM_HEAD);
+}

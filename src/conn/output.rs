@@ -64,8 +64,12 @@ impl Conn {
             // Give back what a burst of output took.
             self.output = Vec::new();
         }
-        if let (true, State::Closing { until, .. }) = (wrote, &mut self.state) {
-            *until = cx.now + IDLE_TIMEOUT;
+        // A connection whose client is taking output is not idle: a long
+        // download or a closing answer gets its time from the last progress.
+        match (wrote, &mut self.state) {
+            (true, State::Closing { until, .. }) => *until = cx.now + IDLE_TIMEOUT,
+            (true, State::ReadingHead { since, started: false }) => *since = cx.now,
+            _ => {}
         }
         Ok(())
     }
