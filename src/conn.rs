@@ -253,7 +253,7 @@ impl Conn {
                     Ok(used) => used,
                     Err(v) => return v,
                 };
-                self.keep_input(input.get(used..).unwrap_or_default());
+                self.keep_input(input, used);
             }
             if self.held_back() {
                 // Write what is pending; if that releases the back-pressure,
@@ -282,7 +282,9 @@ impl Conn {
             cx.read_buf = buf;
             match result {
                 Ok(n) => budget = budget.saturating_sub(n.max(1)),
-                // EOF with a response still to send: send it.
+                // Reading stopped but the connection goes on (EOF with an
+                // answer still to send, or a refusal still being written):
+                // write what is pending.
                 Err(Verdict::Continue) => break,
                 Err(v) => return v,
             }
@@ -318,26 +320,23 @@ impl Conn {
         }
         let data = buf.get(..n).unwrap_or_default();
         if self.input.is_empty() {
+            // Fresh bytes are handled where they were read; only what is
+            // left (a partial head) is copied.
             let used = self.handle_input(data, cx)?;
-            self.keep_input(data.get(used..).unwrap_or_default());
+            self.keep_input(data.get(used..).unwrap_or_default().to_vec(), 0);
         } else {
             self.input.extend_from_slice(data);
         }
         Ok(n)
     }
 
-    fn keep_input(&mut self, rest: &[u8]) {
-        match self.state {
-            State::ReadingHead { .. } | State::ReadingContent { .. } => {
-                self.input.clear();
-                self.input.extend_from_slice(rest);
-                if self.input.is_empty() {
-                    // An idle connection holds no buffer.
-                    self.input = Vec::new();
-                }
-            }
-            State::Streaming(_) | State::Closing { .. } | State::Lingering { .. } => self.input = Vec::new(),
-        }
+    /// Keeps what `handle_input` left of `input` (after `used` bytes) for
+    /// the next read, in the same allocation; an idle connection, or one
+    /// that no longer reads requests, holds no buffer.
+    fn keep_input(&mut self, mut input: Vec<u8>, used: usize) {
+        let reading = matches!(self.state, State::ReadingHead { .. } | State::ReadingContent { .. });
+        input.drain(..used.min(input.len()));
+        self.input = if reading && !input.is_empty() { input } else { Vec::new() };
     }
 
     /// Handles requests and content at the start of `data`; returns how

@@ -4,6 +4,7 @@
 //! Counting is a plain integer add on the paths that do the work; nothing
 //! is computed until `/metrics` is requested.
 
+use crate::response::STATUSES;
 use crate::sse::push_u64;
 
 /// Why a stream ended, as `/metrics` labels it.
@@ -18,8 +19,6 @@ pub enum StreamEnd {
     /// A socket error other than the client leaving.
     Error,
 }
-
-const STATUSES: [u16; 11] = [200, 204, 400, 404, 405, 408, 413, 431, 501, 503, 505];
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -42,7 +41,7 @@ impl Metrics {
     }
 
     pub fn response(&mut self, status: u16) {
-        if let Some(i) = STATUSES.iter().position(|&s| s == status) {
+        if let Some(i) = STATUSES.iter().position(|s| s.0 == status) {
             self.responses[i] += 1;
         }
     }
@@ -51,7 +50,7 @@ impl Metrics {
     /// bytes) but never sent.
     pub fn withdraw(&mut self, reply: &[u8]) {
         let status = reply.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u16>().ok());
-        if let Some(i) = status.and_then(|s| STATUSES.iter().position(|&x| x == s)) {
+        if let Some(i) = status.and_then(|s| STATUSES.iter().position(|x| x.0 == s)) {
             self.responses[i] = self.responses[i].saturating_sub(1);
         }
     }
@@ -103,7 +102,7 @@ impl Metrics {
             &[("", self.bytes)],
         );
         let codes: Vec<(String, u64)> =
-            STATUSES.iter().zip(self.responses).map(|(s, n)| (format!("{{code=\"{s}\"}}"), n)).collect();
+            STATUSES.iter().zip(self.responses).map(|(s, n)| (format!("{{code=\"{}\"}}", s.0), n)).collect();
         let codes: Vec<(&str, u64)> = codes.iter().map(|(l, n)| (l.as_str(), *n)).collect();
         metric("sse_responses_total", "counter", "Responses sent, by status code.", &codes);
         metric(

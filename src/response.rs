@@ -12,21 +12,24 @@ use crate::sse::push_u64;
 
 pub const ALLOW: &[u8] = b"Allow: GET, HEAD, OPTIONS\r\n";
 
+/// Every status sse-server sends, with its reason phrase (RFC 9110 §15).
+/// `/metrics` counts responses by these.
+pub const STATUSES: [(u16, &str); 11] = [
+    (200, "OK"),
+    (204, "No Content"),
+    (400, "Bad Request"),
+    (404, "Not Found"),
+    (405, "Method Not Allowed"),
+    (408, "Request Timeout"),
+    (413, "Content Too Large"),
+    (431, "Request Header Fields Too Large"),
+    (501, "Not Implemented"),
+    (503, "Service Unavailable"),
+    (505, "HTTP Version Not Supported"),
+];
+
 pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        431 => "Request Header Fields Too Large",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
-    }
+    STATUSES.iter().find(|s| s.0 == status).map_or("Unknown", |s| s.1)
 }
 
 /// `HTTP/1.1 <status> <reason>` and `Date`.

@@ -16,7 +16,8 @@ use std::fs::File;
 use crate::config::FULL_RETRY_MS;
 use crate::conn::Ctx;
 use crate::http::{HttpError, Method, Request, Version};
-use crate::response::{self, ALLOW, Reply};
+use crate::metrics::Metrics;
+use crate::response::{self, ALLOW, HttpDate, Reply};
 use crate::sse;
 use crate::stream::Stream;
 use crate::www::{self, Found};
@@ -56,36 +57,18 @@ pub fn respond(req: &Request, full: bool, out: &mut Vec<u8>, file: &mut Option<(
             let m = &cx.metrics;
             m.render(&mut body, cx.open_connections, crate::metrics::rss_bytes(), crate::metrics::open_fds());
             let ct = "text/plain; version=0.0.4; charset=utf-8";
-            ok(out, cx, req, ct, body.len() as u64);
-            if !head_only {
-                out.extend_from_slice(&body);
-            }
-            next(req)
+            with_body(out, &mut cx.metrics, &cx.date, req, ct, &body)
         }
         _ => match cx.www.lookup(path) {
-            Found::Builtin => {
-                ok(out, cx, req, www::HTML, www::BUILTIN_INDEX.len() as u64);
-                if !head_only {
-                    out.extend_from_slice(www::BUILTIN_INDEX);
-                }
-                next(req)
-            }
+            Found::Builtin => with_body(out, &mut cx.metrics, &cx.date, req, www::HTML, www::BUILTIN_INDEX),
             Found::Cached { index, content_type } => {
-                ok(out, cx, req, content_type, cx.www.cached(index).len() as u64);
-                if !head_only {
-                    out.extend_from_slice(cx.www.cached(index));
-                }
-                next(req)
+                with_body(out, &mut cx.metrics, &cx.date, req, content_type, cx.www.cached(index))
             }
             Found::Bytes { bytes, content_type } => {
-                ok(out, cx, req, content_type, bytes.len() as u64);
-                if !head_only {
-                    out.extend_from_slice(&bytes);
-                }
-                next(req)
+                with_body(out, &mut cx.metrics, &cx.date, req, content_type, &bytes)
             }
             Found::File { file: f, len, content_type } => {
-                ok(out, cx, req, content_type, len);
+                ok(out, &mut cx.metrics, &cx.date, req, content_type, len);
                 if !head_only && len > 0 {
                     *file = Some((f, len));
                 }
@@ -179,11 +162,30 @@ fn next(req: &Request) -> Next {
     if req.keep_alive { Next::KeepAlive } else { Next::Close }
 }
 
-fn ok(out: &mut Vec<u8>, cx: &mut Ctx, req: &Request, content_type: &str, len: u64) {
-    cx.metrics.response(200);
-    response::start(out, 200, &cx.date);
+/// A `200` head of `len` bytes of `content_type`. (Metrics and the date
+/// are passed apart from the rest of `Ctx`, so that a body borrowed from
+/// the www cache can be written with them.)
+fn ok(out: &mut Vec<u8>, metrics: &mut Metrics, date: &HttpDate, req: &Request, content_type: &str, len: u64) {
+    metrics.response(200);
+    response::start(out, 200, date);
     response::connection(out, req.keep_alive, req.version);
     response::content(out, content_type, len);
+}
+
+/// A `200` with `body` (its head only, for `HEAD`).
+fn with_body(
+    out: &mut Vec<u8>,
+    metrics: &mut Metrics,
+    date: &HttpDate,
+    req: &Request,
+    content_type: &str,
+    body: &[u8],
+) -> Next {
+    ok(out, metrics, date, req, content_type, body.len() as u64);
+    if req.method != Method::Head {
+        out.extend_from_slice(body);
+    }
+    next(req)
 }
 
 fn no_content(out: &mut Vec<u8>, cx: &mut Ctx, req: &Request, fields: &[u8]) -> Next {

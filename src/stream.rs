@@ -25,6 +25,9 @@ pub struct Stream {
     origin: Instant,
     size: u32,
     last_sent: Instant,
+    /// `due()` of `next`, computed once per event rather than on every
+    /// tick and every re-arm of the timer.
+    next_due: Instant,
 }
 
 /// What one `tick` did.
@@ -42,7 +45,7 @@ impl Stream {
     /// A stream for connection `conn` whose client has seen events up to
     /// `seen` (0 for a new client), started at `now`.
     pub fn new(conn: u64, seen: u64, params: &StreamParams, default_interval: Duration, now: Instant) -> Stream {
-        Stream {
+        let mut s = Stream {
             conn,
             next: seen.saturating_add(1),
             base: seen,
@@ -51,10 +54,13 @@ impl Stream {
             origin: now,
             size: params.size as u32,
             last_sent: now,
-        }
+            next_due: now,
+        };
+        s.next_due = s.due();
+        s
     }
 
-    /// When event `next` is due.
+    /// When event `next` is due, from the origin (fixed rate).
     pub fn due(&self) -> Instant {
         let k = u128::from(self.next - self.base);
         let nanos = self.interval.as_nanos().saturating_mul(k);
@@ -68,7 +74,7 @@ impl Stream {
 
     /// The next event, or the heartbeat if that comes first.
     pub fn deadline(&self, heartbeat: Option<Duration>) -> Instant {
-        let due = self.due();
+        let due = self.next_due;
         match heartbeat {
             Some(h) => due.min(self.last_sent + h),
             None => due,
@@ -84,7 +90,7 @@ impl Stream {
         out: &mut Vec<u8>,
         metrics: &mut Metrics,
     ) -> Tick {
-        if now >= self.due() {
+        if now >= self.next_due {
             sse::write_event(out, self.conn, self.next, self.size as usize);
             metrics.events += 1;
             self.last_sent = now;
@@ -92,6 +98,7 @@ impl Stream {
             // as if its count were reached (else `next` could not move on).
             let finished = self.count == Some(self.next) || self.next == u64::MAX;
             self.next = self.next.saturating_add(1);
+            self.next_due = self.due();
             return Tick { finished };
         }
         if heartbeat.is_some_and(|h| now >= self.last_sent + h) {

@@ -130,7 +130,7 @@ impl Www {
             return Found::NotFound;
         }
         let content_type = content_type(&rel);
-        let Some(id) = identity_of(&file) else { return Found::NotFound };
+        let id = Identity::of(&meta);
         if meta.len() > MAX_CACHED_FILE as u64 {
             return Found::File { file, len: meta.len(), content_type };
         }
@@ -138,7 +138,8 @@ impl Www {
         if (&file).read_to_end(&mut bytes).is_err() {
             return Found::NotFound;
         }
-        if identity_of(&file) != Some(id) || bytes.len() as u64 != meta.len() {
+        let unchanged = file.metadata().is_ok_and(|m| Identity::of(&m) == id);
+        if !unchanged || bytes.len() as u64 != meta.len() {
             // Written to while it was read: serve what was read, cache nothing.
             return Found::Bytes { bytes, content_type };
         }
@@ -204,12 +205,19 @@ fn stat_at(dir: &File, rel: &CString) -> Option<Identity> {
     (rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG).then(|| identity(&st))
 }
 
-fn identity_of(file: &File) -> Option<Identity> {
-    // SAFETY: as in `stat_at`, on a descriptor we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid descriptor and stat buffer.
-    let rc = unsafe { libc::fstat(file.as_raw_fd(), &mut st) };
-    (rc == 0).then(|| identity(&st))
+impl Identity {
+    /// The identity in the metadata of an open file (one fstat, done by
+    /// `File::metadata`, which also says whether it is a regular file).
+    fn of(m: &std::fs::Metadata) -> Identity {
+        use std::os::unix::fs::MetadataExt;
+        Identity {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size() as i64,
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
 }
 
 fn identity(st: &libc::stat) -> Identity {
