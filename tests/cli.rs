@@ -184,3 +184,55 @@ fn a_log_reader_that_stops_reading_stalls_nothing() {
     }
     drop(read_end);
 }
+
+#[test]
+fn stdout_carries_exactly_one_line() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--interval", "5", "--log-level", "debug"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr =
+        line.trim_end().trim_start_matches("listening on http://").trim_end_matches('/').parse().unwrap();
+    // Streams, pages and refusals: all of it is logged, none of it on stdout.
+    let mut c = common::Client::connect(addr);
+    c.send(&common::get_events("/events?count=2", ""));
+    c.read_to_eof();
+    let mut c = common::Client::connect(addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nget / HTTP/1.1\r\n\r\n");
+    c.read_to_eof();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "stdout after the listening line");
+}
+
+#[test]
+fn other_start_up_failures_exit_1_naming_the_address() {
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: bind fails.
+    let (code, out, err) = run(&["--bind", "192.0.2.1", "--port", "0"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("sse-server: cannot listen on 192.0.2.1:0: "), "{err}");
+}
+
+#[test]
+fn log_level_off_writes_nothing() {
+    let mut server = Server::start(&["--log-level", "off", "--interval", "5"]);
+    let mut c = server.connect();
+    c.send(&common::get_events("/events?count=1", ""));
+    c.read_to_eof();
+    c = server.connect();
+    c.send(b"FOO / HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.read_to_eof();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert_eq!(server.log_so_far(), Vec::<String>::new());
+}

@@ -285,3 +285,29 @@ fn head_of_events_over_http_1_0_is_the_head_of_get() {
     c.send(b"HEAD /events HTTP/1.0\r\n\r\n");
     assert_eq!(common::normalize_date(&String::from_utf8(c.read_to_eof()).unwrap()), STREAM_HEAD);
 }
+
+#[test]
+fn an_idle_server_with_an_open_stream_does_not_wake_up() {
+    let mut server = Server::start(&["--heartbeat", "0", "--log-level", "info"]);
+    let mut c = server.connect();
+    c.send(&get_events("/events?interval=3600000", ""));
+    c.read_until(b"\r\n\r\n");
+    server.wait_log("Client connected to event stream (connection #1");
+    let switches = |s: &Server| {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).unwrap().trim().parse::<u64>().unwrap()
+    };
+    // The next deadline is an hour away: the poll sleeps through this
+    // second (the absence of an event cannot be awaited, only watched).
+    // A switch is counted when the thread goes to sleep: let it finish
+    // answering and block in the poll before the window opens.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let before = switches(&server);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after = switches(&server);
+    assert_eq!(after - before, 0, "wake-ups while idle");
+    // And it is still there, answering.
+    let mut m = server.connect();
+    m.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(m.read_response().status(), 200);
+}
