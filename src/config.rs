@@ -24,6 +24,21 @@ pub const MAX_TRAILERS: usize = 8 * 1024;
 /// consumer and is closed; a static response stops reading new requests
 /// until its output drains below it.
 pub const MAX_PENDING_OUTPUT: usize = 64 * 1024;
+/// The most a connection appends to its output in one step past that
+/// bound: one answer (a cached file of `MAX_CACHED_FILE` with its head, the
+/// metrics text) or one event of `MAX_EVENT_SIZE` with its framing.
+pub const MAX_APPEND: usize = 64 * 1024 + 1024;
+/// A connection's output buffer never holds more than this: appends stop
+/// at `MAX_PENDING_OUTPUT`, and one step appends at most `MAX_APPEND`.
+pub const OUTPUT_LIMIT: usize = MAX_PENDING_OUTPUT + MAX_APPEND;
+/// Bytes read from a socket at once.
+pub const READ_CHUNK: usize = 16 * 1024;
+/// The work one connection gets per loop turn: this many bytes read, and
+/// this many requests answered. The rest waits for the next turn, after
+/// every other connection has had its share, so no mix of requests from
+/// one client can hold the others up.
+pub const READ_BUDGET: usize = 64 * 1024;
+pub const MAX_REQUESTS_PER_TURN: usize = 16;
 /// Files up to this size are kept in memory between requests (checked
 /// against the disk on every request), at most this many of them.
 pub const MAX_CACHED_FILE: usize = 64 * 1024;
@@ -31,7 +46,8 @@ pub const MAX_CACHED_FILES: usize = 16;
 /// A request head must be complete this long after the connection opened,
 /// or after the first byte of a later request: `408`.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// An idle persistent connection (no request in progress) is closed after this.
+/// An idle persistent connection (no request in progress), and one whose
+/// client takes none of its output, is closed after this (`--idle-timeout`).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// After an error response the write side is shut down and what the client
 /// still sends is read and dropped for at most this long (a lingering
@@ -68,6 +84,7 @@ pub struct Config {
     pub heartbeat: Option<Duration>,
     pub log_level: log::LevelFilter,
     pub reuse_port: bool,
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -81,6 +98,7 @@ impl Default for Config {
             heartbeat: Some(Duration::from_millis(15_000)),
             log_level: log::LevelFilter::Info,
             reuse_port: false,
+            idle_timeout: IDLE_TIMEOUT,
         }
     }
 }
@@ -97,6 +115,7 @@ Options:
   --www DIR               directory served at / [default: www]
   --max-connections N     open connections at most [default: from the open-file limit]
   --heartbeat MS          comment sent on a stream silent this long, 0 disables [default: 15000]
+  --idle-timeout MS       close a connection idle, or taking no output, this long [default: 60000]
   --log-level LEVEL       off, error, warn, info, debug, trace [default: info]
   --reuse-port            let several sse-server processes listen on the same port
   -h, --help              print this help
@@ -154,6 +173,10 @@ where
                 let ms = number(parser.value().map_err(err)?, "--heartbeat", 0, MAX_INTERVAL_MS)?;
                 config.heartbeat = (ms > 0).then(|| Duration::from_millis(ms));
             }
+            Long("idle-timeout") => {
+                let ms = number(parser.value().map_err(err)?, "--idle-timeout", 1, MAX_INTERVAL_MS)?;
+                config.idle_timeout = Duration::from_millis(ms);
+            }
             Long("log-level") => {
                 let v = text(parser.value().map_err(err)?, "--log-level")?;
                 config.log_level = match v.as_str() {
@@ -186,7 +209,7 @@ fn text(value: OsString, option: &str) -> Result<String, UsageError> {
 /// Decimal digits only (no sign, no spaces), within `min..=max`.
 fn number(value: OsString, option: &str, min: u64, max: u64) -> Result<u64, UsageError> {
     let v = text(value, option)?;
-    match crate::sse::parse_decimal(v.as_bytes()) {
+    match crate::ascii::parse_decimal(v.as_bytes()) {
         Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(UsageError(format!("invalid value '{v}' for {option}: expected a whole number from {min} to {max}"))),
     }
@@ -214,6 +237,7 @@ mod tests {
         assert_eq!(c.heartbeat, Some(Duration::from_secs(15)));
         assert_eq!(c.log_level, log::LevelFilter::Info);
         assert!(!c.reuse_port);
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
     }
 
     #[test]
@@ -234,6 +258,8 @@ mod tests {
             "--log-level",
             "debug",
             "--reuse-port",
+            "--idle-timeout",
+            "1500",
         ])
         .unwrap();
         assert_eq!(c.bind, "::".parse::<IpAddr>().unwrap());
@@ -244,6 +270,7 @@ mod tests {
         assert_eq!(c.heartbeat, None);
         assert_eq!(c.log_level, log::LevelFilter::Debug);
         assert!(c.reuse_port);
+        assert_eq!(c.idle_timeout, Duration::from_millis(1500));
     }
 
     #[test]
@@ -256,6 +283,7 @@ mod tests {
             (&["--bind", "localhost"][..], "--bind"),
             (&["--log-level", "loud"][..], "--log-level"),
             (&["--max-connections", "0"][..], "--max-connections"),
+            (&["--idle-timeout", "0"][..], "--idle-timeout"),
             (&["--frobnicate"][..], "--frobnicate"),
         ] {
             let e = run(args).unwrap_err();

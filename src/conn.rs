@@ -1,93 +1,101 @@
-//! One client connection: its state machine, its input and output buffers.
+//! One client connection's state machine, with no socket and no clock of
+//! its own (smoltcp's model): bytes and the time come in, responses and
+//! events go out into a bounded `Output`, and each handler returns a
+//! `Verdict`. `io` moves bytes between the socket and this machine; only
+//! the loop (`server`) deregisters and removes a connection.
 //!
-//! `on_readable`, `on_writable` and `on_timer` do the work and return a
-//! `Verdict`; only the server loop deregisters and removes a connection.
 //! What always holds:
-//! - the input buffer holds at most one read's worth beyond a partial head
-//!   (bounded by `MAX_HEAD` plus `READ_CHUNK`), and none once streaming;
-//! - pending output beyond `MAX_PENDING_OUTPUT` closes a stream, and makes
-//!   a request connection stop reading until it drains;
-//! - `deadline` is the one deadline the server keeps for this connection.
-//!
-//! Which response a request gets is decided in `route.rs`; writing what is
-//! pending is in `conn/output.rs`.
+//! - the input buffer holds at most a partial head plus one read
+//!   (`MAX_HEAD` + `READ_CHUNK`), and nothing once streaming;
+//! - the output never holds more than `OUTPUT_LIMIT`: requests are not
+//!   read or answered while `MAX_PENDING_OUTPUT` is waiting (back-pressure),
+//!   and a stream with more than that waiting is a slow consumer;
+//! - per loop turn, a connection answers at most `MAX_REQUESTS_PER_TURN`
+//!   requests and reads at most `READ_BUDGET` bytes;
+//! - `deadline()` is the one place a timeout rule is written: the loop
+//!   arms the timer with it, and `on_timer` acts only once it has passed;
+//! - `set_state` is the one place the state changes.
 
-mod output;
+use std::io;
+use std::time::{Duration, Instant};
 
-use std::io::{self, Read};
-use std::net::Shutdown;
-use std::time::Instant;
-
-use mio::net::TcpStream;
-
-use crate::body::Body;
-use crate::config::{Config, HEAD_TIMEOUT, IDLE_TIMEOUT, LINGER_TIMEOUT, MAX_HEAD, MAX_PENDING_OUTPUT};
+use crate::ascii::after;
+use crate::config::{HEAD_TIMEOUT, LINGER_TIMEOUT, MAX_HEAD, MAX_PENDING_OUTPUT, MAX_REQUESTS_PER_TURN, READ_BUDGET};
+use crate::content::Content;
+use crate::date::HttpDate;
 use crate::http::{self, HttpError, Status};
 use crate::metrics::{Metrics, StreamEnd};
-use crate::response::HttpDate;
-use crate::route::{self, Next};
+use crate::output::Output;
+use crate::response::{self, CONTINUE, Response, Rest, Then};
+use crate::route::{self, Site};
 use crate::stream::Stream;
-use crate::www::Www;
+use crate::streams::Streams;
 
-/// Bytes read from a socket at once.
-pub const READ_CHUNK: usize = 16 * 1024;
-/// Bytes read from one connection per readiness event before the others
-/// get their turn; the rest is read on the next loop turn.
-const READ_BUDGET: usize = 64 * 1024;
+/// The timeouts that come from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `--idle-timeout`: no request, or no output taken, for this long.
+    pub idle: Duration,
+    /// `--heartbeat`: a stream silent this long gets a comment.
+    pub heartbeat: Option<Duration>,
+}
 
-/// What the server owns and lends to a connection while it handles an event.
-pub struct Ctx {
+/// What a connection may use of the server while it handles an event.
+pub struct Env<'a> {
     pub now: Instant,
-    pub date: HttpDate,
-    pub config: Config,
-    pub www: Www,
-    pub metrics: Metrics,
-    pub open_connections: u64,
-    /// The next new stream's connection number.
-    pub next_stream: u64,
-    pub rng: u64,
-    /// Scratch space for reads and for formatting events, kept across
-    /// calls so the hot paths do not allocate.
-    pub read_buf: Vec<u8>,
-    pub scratch: Vec<u8>,
+    /// The loop turn; a connection's budget is per turn.
+    pub turn: u64,
+    pub date: &'a HttpDate,
+    pub timeouts: Timeouts,
+    pub site: &'a mut Site,
+    pub metrics: &'a mut Metrics,
+    pub streams: &'a mut Streams,
 }
 
 /// What the loop does with a connection after a handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Continue,
-    /// Input is left unread (the read budget ran out): call `on_readable`
-    /// again on the next loop turn.
+    /// Work is left that this turn's budget did not cover: call again on
+    /// the next turn, after the other connections.
     Again,
-    /// Close and remove; a stream's end is logged and counted by the loop.
+    /// A stream has started (its head is in the output): the loop learns
+    /// of it here, and calls again for the input that may follow.
+    Started,
+    /// Close and remove; a stream's end is passed to `Streams::end`.
     Close(Option<StreamEnd>),
 }
 
 /// The connection's state, in the order a connection goes through them.
 #[derive(Debug)]
 enum State {
-    /// Waiting for a request head. `started`: the first byte has arrived
-    /// (or the connection is new), so the head timeout runs from `since`;
-    /// otherwise the connection is idle since `since`.
+    /// Between requests on a persistent connection, since the last answer
+    /// or the last output the client took.
+    Idle {
+        since: Instant,
+    },
+    /// A request head has begun (or the connection is new) at `since`.
     ReadingHead {
         since: Instant,
-        started: bool,
     },
-    /// Reading and dropping request content, begun at `since`. The
-    /// route's answer waits in `reply` until the content has ended (a
-    /// fault in the content replaces it: one request, one response).
+    /// Reading and dropping request content, begun at `since`; the route's
+    /// answer waits until the content has ended (a fault in the content
+    /// replaces it: one request, one response).
     ReadingContent {
-        body: Body,
+        content: Content,
         since: Instant,
-        reply: Vec<u8>,
-        keep_alive: bool,
+        reply: Box<Response<'static>>,
     },
     Streaming(Stream),
-    /// Sending the last output; then the write side is shut down. `until`:
-    /// the client has not taken any output for `IDLE_TIMEOUT`.
+    /// The stream's source has ended; its last bytes are going out, the
+    /// client last took some at `since`.
+    Ending {
+        stream: Stream,
+        since: Instant,
+    },
+    /// The last answer is going out; then the write side is shut down.
     Closing {
-        until: Instant,
-        end: Option<StreamEnd>,
+        since: Instant,
     },
     /// Write side shut down; reading and dropping until EOF or `until`.
     Lingering {
@@ -95,387 +103,464 @@ enum State {
     },
 }
 
-pub struct Conn {
-    pub socket: TcpStream,
-    /// Distinguishes this connection from earlier owners of its slab slot.
-    pub serial: u32,
-    /// Accepted past `--max-connections`, only to be turned away.
-    pub full: bool,
-    /// The socket may hold input that was not read (budget or back-pressure).
-    read_pending: bool,
-    state: State,
-    input: Vec<u8>,
-    /// Bytes at the start of `input` already parsed as a partial head.
-    head_scanned: usize,
-    output: Vec<u8>,
-    /// The rest of a static file larger than the output limit.
-    file: Option<(std::fs::File, u64)>,
-}
-
-impl Conn {
-    pub fn new(socket: TcpStream, serial: u32, full: bool, now: Instant) -> Conn {
-        Conn {
-            socket,
-            serial,
-            full,
-            read_pending: false,
-            state: State::ReadingHead { since: now, started: true },
-            input: Vec::new(),
-            head_scanned: 0,
-            output: Vec::new(),
-            file: None,
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            State::Idle { .. } => "Idle",
+            State::ReadingHead { .. } => "ReadingHead",
+            State::ReadingContent { .. } => "ReadingContent",
+            State::Streaming(_) => "Streaming",
+            State::Ending { .. } => "Ending",
+            State::Closing { .. } => "Closing",
+            State::Lingering { .. } => "Lingering",
         }
     }
 
-    pub fn wants_write(&self) -> bool {
-        !self.output.is_empty() || self.file.is_some()
+    fn reads_requests(&self) -> bool {
+        match self {
+            State::Idle { .. } | State::ReadingHead { .. } | State::ReadingContent { .. } => true,
+            State::Streaming(_) | State::Ending { .. } | State::Closing { .. } | State::Lingering { .. } => false,
+        }
+    }
+}
+
+/// The work done in the current loop turn.
+#[derive(Debug, Default, Clone, Copy)]
+struct Budget {
+    turn: u32,
+    requests: u16,
+    read: u32,
+}
+
+/// No kernel send queue observed since the last write.
+const NO_BASELINE: u32 = u32::MAX;
+
+#[derive(Debug)]
+pub struct Conn {
+    state: State,
+    /// Accepted past `--max-connections`, only to be turned away.
+    full: bool,
+    /// Buffered input not yet handled: a partial head, or requests held
+    /// back by back-pressure or the budget.
+    input: Vec<u8>,
+    /// Bytes at the start of `input` already parsed as a partial head.
+    head_scanned: usize,
+    /// Input was left unhandled for back-pressure or the budget, not for
+    /// want of bytes.
+    stopped: bool,
+    out: Output,
+    budget: Budget,
+    /// The kernel's send queue when it last stopped taking output, to tell
+    /// a client that is still taking bytes from one that has stalled.
+    queued: u32,
+}
+
+impl Conn {
+    pub fn new(now: Instant, full: bool) -> Conn {
+        Conn {
+            state: State::ReadingHead { since: now },
+            full,
+            input: Vec::new(),
+            head_scanned: 0,
+            stopped: false,
+            out: Output::default(),
+            budget: Budget::default(),
+            queued: NO_BASELINE,
+        }
     }
 
+    /// The one place the state changes (traced); `replace_state` is the
+    /// same, handing back the state left, to move what it held.
+    fn set_state(&mut self, next: State) {
+        self.replace_state(next);
+    }
+
+    fn replace_state(&mut self, next: State) -> State {
+        log::trace!("connection state {} -> {}", self.state.name(), next.name());
+        std::mem::replace(&mut self.state, next)
+    }
+
+    /// The stream this connection carries, if any.
     pub fn stream(&self) -> Option<&Stream> {
         match &self.state {
-            State::Streaming(s) => Some(s),
+            State::Streaming(s) | State::Ending { stream: s, .. } => Some(s),
             _ => None,
         }
     }
 
-    /// Bytes this connection holds in its buffers (for the bounds tests).
+    pub fn output(&mut self) -> &mut Output {
+        &mut self.out
+    }
+
+    /// Bytes held in the input and output buffers (for the bounds tests).
     pub fn buffered(&self) -> (usize, usize) {
-        (self.input.len(), self.output.len())
+        (self.input.len(), self.out.len())
     }
 
-    /// The one deadline of this connection.
-    pub fn deadline(&self, config: &Config) -> Option<Instant> {
-        Some(match &self.state {
-            State::ReadingHead { since, started: true } => *since + HEAD_TIMEOUT,
-            State::ReadingHead { since, started: false } => *since + IDLE_TIMEOUT,
-            State::ReadingContent { since, .. } => *since + HEAD_TIMEOUT,
-            State::Streaming(s) => s.deadline(config.heartbeat),
-            State::Closing { until, .. } | State::Lingering { until } => *until,
-        })
-    }
-
-    pub fn on_readable(&mut self, cx: &mut Ctx, hup: bool) -> Verdict {
-        self.read_pending = true;
-        self.pump(cx, hup)
-    }
-
-    pub fn on_writable(&mut self, cx: &mut Ctx) -> Verdict {
-        if self.wants_write() {
-            if let Err(v) = self.flush(cx) {
-                return v;
-            }
-            if !self.wants_write() && (self.read_pending || !self.input.is_empty()) {
-                // Output drained: go on with input held back by back-pressure.
-                return self.pump(cx, false);
-            }
+    /// The one deadline of this connection: every timeout rule is here.
+    pub fn deadline(&self, t: Timeouts) -> Option<Instant> {
+        match &self.state {
+            State::Idle { since } | State::Closing { since } | State::Ending { since, .. } => Some(*since + t.idle),
+            State::ReadingHead { since } | State::ReadingContent { since, .. } => Some(*since + HEAD_TIMEOUT),
+            State::Streaming(s) => s.deadline(t.heartbeat),
+            State::Lingering { until } => Some(*until),
         }
-        self.settle(cx)
-    }
-
-    /// Writes what is pending; once the last output of a closing
-    /// connection is out, shuts it down.
-    fn settle(&mut self, cx: &mut Ctx) -> Verdict {
-        if let Err(v) = self.flush(cx) {
-            return v;
-        }
-        match self.state {
-            State::Closing { end, .. } if !self.wants_write() => self.shut_down(cx.now, end),
-            _ => Verdict::Continue,
-        }
-    }
-
-    pub fn on_timer(&mut self, cx: &mut Ctx) -> Verdict {
-        let now = cx.now;
-        match &mut self.state {
-            State::ReadingHead { since, started } => {
-                if !*started {
-                    if now >= *since + IDLE_TIMEOUT {
-                        return Verdict::Close(None);
-                    }
-                } else if now >= *since + HEAD_TIMEOUT {
-                    let e = HttpError { status: 408, why: "request head not received within 10 s" };
-                    return self.refuse(cx, e);
-                }
-            }
-            State::ReadingContent { since, .. } => {
-                if now >= *since + HEAD_TIMEOUT {
-                    let e = HttpError { status: 408, why: "request content not received within 10 s" };
-                    return self.refuse(cx, e);
-                }
-            }
-            State::Streaming(s) => {
-                cx.scratch.clear();
-                let sent = s.tick(now, cx.config.heartbeat, &mut cx.scratch, &mut cx.metrics);
-                let scratch = std::mem::take(&mut cx.scratch);
-                let result = self.send(&scratch, cx);
-                cx.scratch = scratch;
-                if let Err(v) = result {
-                    return v;
-                }
-                if self.output.len() > MAX_PENDING_OUTPUT {
-                    if let State::Streaming(s) = &self.state {
-                        log::warn!(
-                            "Slow consumer: closing event stream (connection #{}, {} bytes not taken by the kernel)",
-                            s.conn,
-                            self.output.len()
-                        );
-                    }
-                    return Verdict::Close(Some(StreamEnd::Slow));
-                }
-                if sent.finished {
-                    self.state = State::Closing { until: now + IDLE_TIMEOUT, end: Some(StreamEnd::Count) };
-                    return self.settle(cx);
-                }
-            }
-            State::Closing { until, end } => {
-                if now >= *until {
-                    return Verdict::Close(*end);
-                }
-            }
-            State::Lingering { until } => {
-                if now >= *until {
-                    return Verdict::Close(None);
-                }
-            }
-        }
-        Verdict::Continue
-    }
-
-    /// Reads and handles input until the socket is drained, the budget is
-    /// spent, or output back-pressure stops it; then writes the responses,
-    /// all of them with one `write` where the socket takes it.
-    fn pump(&mut self, cx: &mut Ctx, hup: bool) -> Verdict {
-        let mut budget = READ_BUDGET;
-        loop {
-            if !self.input.is_empty() {
-                let input = std::mem::take(&mut self.input);
-                let used = match self.handle_input(&input, cx) {
-                    Ok(used) => used,
-                    Err(v) => return v,
-                };
-                self.keep_input(input, used);
-            }
-            if self.held_back() {
-                // Write what is pending; if that releases the back-pressure,
-                // go on with the requests already buffered (no event would
-                // come to say so: the socket stays writable).
-                if let Err(v) = self.flush(cx) {
-                    return v;
-                }
-                if self.held_back() {
-                    break;
-                }
-                continue;
-            }
-            if !self.read_pending {
-                break;
-            }
-            if budget == 0 {
-                return match self.settle(cx) {
-                    Verdict::Continue => Verdict::Again,
-                    v => v,
-                };
-            }
-            let mut buf = std::mem::take(&mut cx.read_buf);
-            buf.resize(READ_CHUNK, 0);
-            let result = self.read_once(&mut buf, cx, hup);
-            cx.read_buf = buf;
-            match result {
-                Ok(n) => budget = budget.saturating_sub(n.max(1)),
-                // Reading stopped but the connection goes on (EOF with an
-                // answer still to send, or a refusal still being written):
-                // write what is pending.
-                Err(Verdict::Continue) => break,
-                Err(v) => return v,
-            }
-        }
-        self.settle(cx)
     }
 
     /// Back-pressure: a request connection answers no more requests until
     /// the client has read what it asked for.
     fn held_back(&self) -> bool {
-        let requests = matches!(self.state, State::ReadingHead { .. } | State::ReadingContent { .. });
-        requests && (self.output.len() >= MAX_PENDING_OUTPUT || self.file.is_some())
+        self.state.reads_requests() && (self.out.len() >= MAX_PENDING_OUTPUT || self.out.has_file())
     }
 
-    /// One `read`; what it brings is handled at once.
-    fn read_once(&mut self, buf: &mut [u8], cx: &mut Ctx, hup: bool) -> Result<usize, Verdict> {
-        let n = match self.socket.read(buf) {
-            Ok(0) => return Err(self.on_eof(cx)),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.read_pending = false;
-                return Ok(0);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
-            Err(e) => return Err(self.on_error(&e)),
-        };
-        // Epoll is edge-triggered: a read shorter than the buffer emptied the
-        // socket, and any byte that arrives later raises a new event. So the
-        // extra `read` that would only say `WouldBlock` is skipped, except
-        // when the peer has closed: then EOF is read to notice it now.
-        if n < buf.len() && !hup {
-            self.read_pending = false;
+    fn budget(&mut self, turn: u64) -> &mut Budget {
+        let turn = turn as u32;
+        if self.budget.turn != turn {
+            self.budget = Budget { turn, ..Budget::default() };
         }
-        let data = buf.get(..n).unwrap_or_default();
+        &mut self.budget
+    }
+
+    /// This turn's requests are answered: the rest waits for the next.
+    fn requests_spent(&mut self, turn: u64) -> bool {
+        usize::from(self.budget(turn).requests) >= MAX_REQUESTS_PER_TURN
+    }
+
+    /// This turn's work is done: come back on the next turn.
+    pub fn budget_spent(&mut self, turn: u64) -> bool {
+        self.budget(turn).read as usize >= READ_BUDGET || self.requests_spent(turn)
+    }
+
+    /// Whether `io` may read from the socket now. `false` means the budget
+    /// is spent (`budget_spent`: come back next turn) or back-pressure holds
+    /// (wait until the client has read: the output drains).
+    pub fn wants_read(&mut self, turn: u64) -> bool {
+        !self.budget_spent(turn) && !self.held_back() && !self.stopped
+    }
+
+    /// Whether input is buffered that can now be handled (`on_input` with
+    /// no new bytes): back-pressure was released, or a new turn began.
+    pub fn can_resume(&mut self, turn: u64) -> bool {
+        self.stopped && !self.held_back() && !self.requests_spent(turn)
+    }
+
+    /// Bytes from the client (none: go on with what is buffered).
+    pub fn on_input(&mut self, data: &[u8], env: &mut Env) -> Verdict {
+        self.budget(env.turn).read += data.len() as u32;
+        if !self.state.reads_requests() {
+            // Bytes a client sends on a stream, or after its last request,
+            // are read and dropped.
+            return Verdict::Continue;
+        }
+        self.stopped = false;
         if self.input.is_empty() {
             // Fresh bytes are handled where they were read; only what is
-            // left (a partial head) is copied.
-            let used = self.handle_input(data, cx)?;
-            self.keep_input(data.get(used..).unwrap_or_default().to_vec(), 0);
-        } else {
-            self.input.extend_from_slice(data);
+            // left (a partial head, requests held back) is copied.
+            let (used, v) = self.handle(data, env);
+            self.keep(after(data, used));
+            return v;
         }
-        Ok(n)
+        let mut input = std::mem::take(&mut self.input);
+        input.extend_from_slice(data);
+        let (used, v) = self.handle(&input, env);
+        input.drain(..used.min(input.len()));
+        self.input = input;
+        self.keep(&[]);
+        v
     }
 
-    /// Keeps what `handle_input` left of `input` (after `used` bytes) for
-    /// the next read, in the same allocation; an idle connection, or one
-    /// that no longer reads requests, holds no buffer.
-    fn keep_input(&mut self, mut input: Vec<u8>, used: usize) {
-        let reading = matches!(self.state, State::ReadingHead { .. } | State::ReadingContent { .. });
-        input.drain(..used.min(input.len()));
-        self.input = if reading && !input.is_empty() { input } else { Vec::new() };
+    /// Keeps `rest` for later, in requests states only.
+    fn keep(&mut self, rest: &[u8]) {
+        if !self.state.reads_requests() {
+            self.input = Vec::new();
+            self.head_scanned = 0;
+            return;
+        }
+        self.input.extend_from_slice(rest);
+        if self.input.is_empty() && self.input.capacity() > 0 {
+            self.input = Vec::new();
+        }
     }
 
     /// Handles requests and content at the start of `data`; returns how
-    /// many bytes were used. Stops at a partial head, or when the output is
-    /// large enough that the client should read it first.
-    fn handle_input(&mut self, data: &[u8], cx: &mut Ctx) -> Result<usize, Verdict> {
+    /// many bytes were used and the verdict.
+    fn handle(&mut self, data: &[u8], env: &mut Env) -> (usize, Verdict) {
         let mut used = 0;
         while used < data.len() {
-            let rest = data.get(used..).unwrap_or_default();
-            let held_back = self.held_back();
+            let rest = after(data, used);
+            let at_head = matches!(self.state, State::Idle { .. } | State::ReadingHead { .. });
+            if at_head && (self.held_back() || self.requests_spent(env.turn)) {
+                // Not read, nor timed, until the client has read the
+                // earlier answers or the next turn comes.
+                self.stopped = true;
+                let v = if self.requests_spent(env.turn) { Verdict::Again } else { Verdict::Continue };
+                return (used, v);
+            }
             match &mut self.state {
-                State::ReadingHead { since, started } => {
-                    // While the client has not read earlier answers, the
-                    // next request is not read either, nor timed.
-                    if held_back {
-                        return Ok(used);
-                    }
-                    if !*started {
-                        *since = cx.now;
-                        *started = true;
-                    }
+                State::Idle { .. } => self.set_state(State::ReadingHead { since: env.now }),
+                State::ReadingHead { .. } => {
                     // A head can only end at a line feed: new bytes without
                     // one are not worth parsing the whole head again (a head
                     // trickled in byte by byte would cost its square).
-                    let fresh = rest.get(self.head_scanned..).unwrap_or_default();
+                    let fresh = after(rest, self.head_scanned);
                     if self.head_scanned > 0 && rest.len() < MAX_HEAD && !fresh.contains(&b'\n') {
                         self.head_scanned = rest.len();
-                        return Ok(used);
+                        return (used, Verdict::Continue);
                     }
                     let req = match http::parse(rest) {
                         Ok(Status::Complete(req)) => req,
                         Ok(Status::Partial) => {
                             self.head_scanned = rest.len();
-                            return Ok(used);
+                            return (used, Verdict::Continue);
                         }
-                        Err(e) => return Err(self.refuse(cx, e)),
+                        Err(e) => return (data.len(), self.refuse(env, e)),
                     };
                     self.head_scanned = 0;
                     used += req.head_len;
-                    self.state = match Body::new(req.framing) {
-                        Some(body) => {
-                            if req.expect_continue {
-                                // The answer comes once the content is read:
-                                // tell the client to send it now.
-                                self.output.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                            }
-                            let mut reply = Vec::new();
-                            let next = route::respond(&req, self.full, &mut reply, &mut self.file, cx);
-                            let keep_alive = matches!(next, Next::KeepAlive);
-                            State::ReadingContent { body, since: cx.now, reply, keep_alive }
+                    self.budget(env.turn).requests += 1;
+                    let content = Content::new(req.framing);
+                    if content.is_some() && req.expect_continue {
+                        // The answer comes once the content is read: tell
+                        // the client to send it now.
+                        self.out.buf().extend_from_slice(CONTINUE);
+                    }
+                    let reply = route::respond(&req, self.full, env.site, env.metrics, env.now);
+                    match content {
+                        Some(content) => {
+                            let reply = Box::new(reply.into_owned());
+                            self.set_state(State::ReadingContent { content, since: env.now, reply });
                         }
-                        None => match route::respond(&req, self.full, &mut self.output, &mut self.file, cx) {
-                            Next::KeepAlive => State::ReadingHead { since: cx.now, started: false },
-                            Next::Close => State::Closing { until: cx.now + IDLE_TIMEOUT, end: None },
-                            Next::Stream(s) => State::Streaming(s),
-                        },
-                    };
-                }
-                State::ReadingContent { body, reply, keep_alive, .. } => match body.feed(rest) {
-                    Ok((n, done)) => {
-                        used += n;
-                        if done {
-                            self.output.append(reply);
-                            self.state = if *keep_alive {
-                                State::ReadingHead { since: cx.now, started: false }
-                            } else {
-                                State::Closing { until: cx.now + IDLE_TIMEOUT, end: None }
-                            };
+                        None => {
+                            if let Some(v) = self.answer(reply, env.now, env.date, env.metrics, env.streams) {
+                                return (used, v);
+                            }
                         }
                     }
-                    Err(e) => return Err(self.refuse(cx, e)),
+                }
+                State::ReadingContent { content, .. } => match content.feed(rest) {
+                    Ok((n, done)) => {
+                        used += n;
+                        let idle = State::Idle { since: env.now };
+                        if done
+                            && let State::ReadingContent { reply, .. } = self.replace_state(idle)
+                            && let Some(v) = self.answer(*reply, env.now, env.date, env.metrics, env.streams)
+                        {
+                            return (used, v);
+                        }
+                    }
+                    Err(e) => return (data.len(), self.refuse(env, e)),
                 },
-                // Bytes a client sends on a stream, or after its last
-                // request, are read and dropped.
-                State::Streaming(_) | State::Closing { .. } | State::Lingering { .. } => return Ok(data.len()),
+                State::Streaming(_) | State::Ending { .. } | State::Closing { .. } | State::Lingering { .. } => {
+                    return (data.len(), Verdict::Continue);
+                }
             }
         }
-        Ok(used)
+        (used, Verdict::Continue)
+    }
+
+    /// Writes a response and moves to what follows it; `Some` when the
+    /// caller must return at once (a stream started).
+    /// (The answer may borrow from the site, so the rest of `Env` comes
+    /// apart.)
+    fn answer(
+        &mut self,
+        r: Response,
+        now: Instant,
+        date: &HttpDate,
+        metrics: &mut Metrics,
+        streams: &mut Streams,
+    ) -> Option<Verdict> {
+        metrics.response(r.status);
+        if self.full {
+            metrics.shed += 1;
+        }
+        let then = r.then;
+        let rest = response::write(self.out.buf(), date, r);
+        self.out.appended();
+        match rest {
+            Rest::Nothing => {}
+            Rest::File(file, len) => {
+                metrics.downloads += 1;
+                self.out.send_file(file, len);
+            }
+            Rest::Stream(start) => {
+                let stream = streams.start(start, now, metrics);
+                self.set_state(State::Streaming(stream));
+                return Some(Verdict::Started);
+            }
+        }
+        match then {
+            Then::KeepAlive { .. } => self.set_state(State::Idle { since: now }),
+            Then::Close { .. } => self.set_state(State::Closing { since: now }),
+        }
+        None
     }
 
     /// Answers a bad request: the response, `Connection: close`, then a
     /// lingering close.
-    fn refuse(&mut self, cx: &mut Ctx, e: HttpError) -> Verdict {
+    fn refuse(&mut self, env: &mut Env, e: HttpError) -> Verdict {
         log::debug!("refused a request: {e}");
         self.input = Vec::new();
-        if let State::ReadingContent { reply, .. } = &self.state {
-            // The answer held for the content's end is never sent.
-            cx.metrics.withdraw(reply);
-        }
-        if self.file.is_some() {
+        self.head_scanned = 0;
+        if self.out.has_file() {
             // A file is half sent: nothing can follow it on this connection.
             return Verdict::Close(None);
         }
-        route::error(&e, &mut self.output, cx);
-        self.state = State::Closing { until: cx.now + IDLE_TIMEOUT, end: None };
-        self.settle(cx)
-    }
-
-    /// Shuts the write side down so the client sees the end of the
-    /// response, then lingers: closing at once with unread input would make
-    /// the kernel send a reset that can destroy the response in flight.
-    fn shut_down(&mut self, now: Instant, end: Option<StreamEnd>) -> Verdict {
-        if self.socket.shutdown(Shutdown::Write).is_err() {
-            return Verdict::Close(end);
-        }
-        if let Some(end) = end {
-            // The stream's end is final once its output is out; lingering
-            // only protects it.
-            return Verdict::Close(Some(end));
-        }
-        self.state = State::Lingering { until: now + LINGER_TIMEOUT };
-        self.read_pending = true;
+        self.answer(route::refusal(&e), env.now, env.date, env.metrics, env.streams);
         Verdict::Continue
     }
 
-    fn on_eof(&mut self, cx: &mut Ctx) -> Verdict {
-        self.read_pending = false;
-        match &self.state {
-            State::Streaming(_) => Verdict::Close(Some(StreamEnd::Client)),
-            State::Closing { end, .. } => {
-                // The client half-closed: it may still read the response.
-                if self.wants_write() { Verdict::Continue } else { Verdict::Close(*end) }
+    /// The deadline has come (or a spurious wake-up). `queued` reads the
+    /// kernel's send queue, asked only when a client may have stalled.
+    pub fn on_timer(&mut self, env: &mut Env, queued: impl FnOnce() -> usize) -> Verdict {
+        let now = env.now;
+        if self.deadline(env.timeouts).is_none_or(|d| now < d) {
+            return Verdict::Continue;
+        }
+        match &mut self.state {
+            State::Idle { .. } => self.stall_check(queued(), now, env.timeouts.idle, None),
+            State::Closing { .. } => self.stall_check(queued(), now, env.timeouts.idle, None),
+            State::Ending { .. } => self.stall_check(queued(), now, env.timeouts.idle, Some(StreamEnd::Count)),
+            State::ReadingHead { .. } => {
+                self.refuse(env, HttpError { status: 408, why: "request head not received within 10 s" })
             }
-            State::ReadingHead { .. } | State::ReadingContent { .. } if self.wants_write() => {
-                self.state = State::Closing { until: cx.now + IDLE_TIMEOUT, end: None };
+            State::ReadingContent { .. } => {
+                self.refuse(env, HttpError { status: 408, why: "request content not received within 10 s" })
+            }
+            State::Streaming(s) => {
+                let tick = s.tick(now, env.timeouts.heartbeat, self.out.buf());
+                self.out.appended();
+                env.metrics.events += tick.events;
+                env.metrics.heartbeats += tick.heartbeats;
+                if tick.finished
+                    && let State::Streaming(stream) = self.replace_state(State::Lingering { until: now })
+                {
+                    // (Lingering only for the moment the stream is moved.)
+                    self.set_state(State::Ending { stream, since: now });
+                }
                 Verdict::Continue
             }
-            State::ReadingHead { .. } | State::ReadingContent { .. } | State::Lingering { .. } => Verdict::Close(None),
+            State::Lingering { .. } => Verdict::Close(None),
         }
     }
 
-    fn on_error(&mut self, e: &io::Error) -> Verdict {
+    /// No output taken and no request for the idle timeout: a client the
+    /// kernel is still delivering to (its send queue shrank) is not idle;
+    /// one that took nothing is closed, and logged once if output waits.
+    fn stall_check(&mut self, queued: usize, now: Instant, idle: Duration, end: Option<StreamEnd>) -> Verdict {
+        let q = u32::try_from(queued).unwrap_or(NO_BASELINE - 1);
+        let progress = if self.queued == NO_BASELINE { q > 0 } else { q < self.queued };
+        self.queued = q;
+        if progress {
+            match &mut self.state {
+                State::Idle { since } | State::Closing { since } | State::Ending { since, .. } => *since = now,
+                _ => {}
+            }
+            return Verdict::Continue;
+        }
+        let waiting = self.out.len() as u64 + u64::from(q);
+        if waiting > 0 {
+            log::warn!("Client stalled: closing the connection ({waiting} bytes not taken in {} ms)", idle.as_millis());
+        }
+        Verdict::Close(end)
+    }
+
+    /// The kernel took `n` bytes of the output: progress.
+    pub fn sent(&mut self, n: usize, now: Instant) {
+        self.out.consumed(n);
+        self.queued = NO_BASELINE;
+        match &mut self.state {
+            State::Idle { since } | State::Closing { since } | State::Ending { since, .. } => *since = now,
+            _ => {}
+        }
+    }
+
+    /// Whether `io` should note the kernel's send queue when it stops
+    /// taking output (streams have the slow-consumer rule instead).
+    pub fn watches_stalls(&self) -> bool {
+        !matches!(self.state, State::Streaming(_))
+    }
+
+    /// The kernel stopped taking output with `queued` bytes in its queue.
+    pub fn blocked(&mut self, queued: usize) {
+        self.queued = u32::try_from(queued).unwrap_or(NO_BASELINE - 1);
+    }
+
+    /// After output was written: a stream with more than
+    /// `MAX_PENDING_OUTPUT` left is a slow consumer.
+    pub fn after_write(&self) -> Verdict {
+        match self.state {
+            State::Streaming(_) if self.out.len() > MAX_PENDING_OUTPUT => Verdict::Close(Some(StreamEnd::Slow)),
+            _ => Verdict::Continue,
+        }
+    }
+
+    /// Whether the last output is out and the write side should be shut
+    /// down (so the client sees the end of the answer or the stream).
+    pub fn wants_shutdown(&self) -> bool {
+        matches!(self.state, State::Closing { .. } | State::Ending { .. }) && self.out.is_empty()
+    }
+
+    /// The write side was shut down (`ok`) or could not be.
+    pub fn on_shutdown(&mut self, ok: bool, now: Instant) -> Verdict {
+        match self.state {
+            // The stream's end is final once its output is out.
+            State::Ending { .. } => Verdict::Close(Some(StreamEnd::Count)),
+            // Closing at once with unread input would make the kernel
+            // send a reset that can destroy the answer in flight: linger.
+            State::Closing { .. } if ok => {
+                self.set_state(State::Lingering { until: now + LINGER_TIMEOUT });
+                Verdict::Continue
+            }
+            _ => Verdict::Close(None),
+        }
+    }
+
+    /// Whether `io` must go on reading after a shutdown: lingering reads
+    /// and drops until EOF.
+    pub fn lingering(&self) -> bool {
+        matches!(self.state, State::Lingering { .. })
+    }
+
+    pub fn on_eof(&mut self, now: Instant) -> Verdict {
         match &self.state {
-            State::Streaming(_) => {
-                let gone = matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe);
+            State::Streaming(_) | State::Ending { .. } => Verdict::Close(Some(StreamEnd::Client)),
+            // The client half-closed: it may still read the answer.
+            State::Closing { .. } if !self.out.is_empty() => Verdict::Continue,
+            State::Idle { .. } | State::ReadingHead { .. } | State::ReadingContent { .. } if !self.out.is_empty() => {
+                self.set_state(State::Closing { since: now });
+                Verdict::Continue
+            }
+            State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => Verdict::Close(None),
+        }
+    }
+
+    pub fn on_error(&mut self, e: &io::Error) -> Verdict {
+        let gone = matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe);
+        match self.state {
+            State::Streaming(_) | State::Ending { .. } => {
                 Verdict::Close(Some(if gone { StreamEnd::Client } else { StreamEnd::Error }))
             }
-            State::Closing { end, .. } => Verdict::Close(*end),
-            _ => Verdict::Close(None),
+            State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => Verdict::Close(None),
+        }
+    }
+
+    /// The connection is being removed: a stream it carries ends for `why`
+    /// (an error when none is given), and a file it was sending is closed.
+    pub fn finish(self, why: Option<StreamEnd>, metrics: &mut Metrics, streams: &mut Streams) {
+        if self.out.has_file() {
+            metrics.downloads = metrics.downloads.saturating_sub(1);
+        }
+        if let Some(s) = self.stream() {
+            streams.end(s, why.unwrap_or(StreamEnd::Error), self.out.len(), metrics);
         }
     }
 }

@@ -14,6 +14,7 @@
 //! `Last-Event-ID`). Every check the contract lists happens here, before any
 //! route is looked at.
 
+use crate::ascii::{after, split};
 use crate::config::{MAX_CONTENT, MAX_FIELDS, MAX_HEAD};
 use crate::uri;
 
@@ -126,13 +127,13 @@ pub fn parse(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
             _ => break,
         }
     }
-    let line = match request_line(buf.get(start..).unwrap_or_default())? {
+    let line = match request_line(after(buf, start))? {
         Status::Complete(line) => line,
         Status::Partial => return partial(),
     };
     let fields_at = start + line.len;
     let mut headers = [httparse::EMPTY_HEADER; MAX_FIELDS];
-    let fields = buf.get(fields_at..).unwrap_or_default();
+    let fields = after(buf, fields_at);
     let (fields_len, headers) = match httparse::parse_headers(fields, &mut headers) {
         Ok(httparse::Status::Complete((n, h))) => (n, h),
         Ok(httparse::Status::Partial) => return partial(),
@@ -205,8 +206,8 @@ fn request_line(buf: &[u8]) -> Result<Status<RequestLine<'_>>, HttpError> {
         Some(b' ') if method_len > 0 => {}
         Some(_) => return Err(err(400, "malformed request line: the method is not a token")),
     }
-    let method = &buf[..method_len];
-    let rest = &buf[method_len + 1..];
+    let (method, rest) = split(buf, method_len);
+    let rest = after(rest, 1);
     let target_len = rest.iter().position(|&b| b == b' ' || !uri::is_target_byte(b)).unwrap_or(rest.len());
     match rest.get(target_len) {
         None => return Ok(Status::Partial),
@@ -214,13 +215,13 @@ fn request_line(buf: &[u8]) -> Result<Status<RequestLine<'_>>, HttpError> {
         Some(b'#') => return Err(err(400, "malformed request line: the target has a fragment")),
         Some(_) => return Err(err(400, "malformed request line: a byte not allowed in the target")),
     }
-    let target = &rest[..target_len];
-    let rest = &rest[target_len + 1..];
+    let (target, rest) = split(rest, target_len);
+    let rest = after(rest, 1);
     // HTTP-version = "HTTP/" DIGIT "." DIGIT, then CRLF (or a lone LF,
     // which RFC 9112 §2.2 allows a recipient to accept).
     const SHAPE: &[u8] = b"HTTP/0.0";
-    for (i, &b) in rest.iter().take(SHAPE.len()).enumerate() {
-        let ok = match SHAPE[i] {
+    for (&b, &shape) in rest.iter().zip(SHAPE) {
+        let ok = match shape {
             b'0' => b.is_ascii_digit(),
             s => b == s,
         };
@@ -234,7 +235,11 @@ fn request_line(buf: &[u8]) -> Result<Status<RequestLine<'_>>, HttpError> {
         Some([b'\r', b'\n', ..]) => 2,
         Some(_) => return Err(err(400, "malformed request line: bad line ending")),
     };
-    let version = match &rest[..SHAPE.len()] {
+    let version = match rest.get(..SHAPE.len()) {
+        Some(v) => v,
+        None => return Ok(Status::Partial),
+    };
+    let version = match version {
         b"HTTP/1.1" => Version::Http11,
         b"HTTP/1.0" => Version::Http10,
         _ => return Err(err(505, "HTTP version not supported")),
@@ -279,7 +284,7 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
             // RFC 9110 §8.6: a list of identical values may be accepted as
             // one; anything else is unrecoverable framing.
             for item in list(value) {
-                let n = crate::sse::parse_decimal(item).ok_or(err(400, "invalid Content-Length"))?;
+                let n = crate::ascii::parse_decimal(item).ok_or(err(400, "invalid Content-Length"))?;
                 if length.is_some_and(|l| l != n) {
                     return Err(err(400, "Content-Length repeated with different values"));
                 }

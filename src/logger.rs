@@ -107,7 +107,7 @@ fn whole(n: usize, line: &[u8]) -> io::Result<()> {
 
 fn format_line(level: log::Level, target: &str, args: &std::fmt::Arguments) -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let time = crate::response::iso8601(now.as_secs(), now.subsec_millis());
+    let time = crate::date::iso8601(now.as_secs(), now.subsec_millis());
     format!("{time} {level:<5} [{target}] {args}\n")
 }
 

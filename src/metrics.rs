@@ -2,10 +2,19 @@
 //! Prometheus text exposition format (version 0.0.4) served at `/metrics`.
 //!
 //! Counting is a plain integer add on the paths that do the work; nothing
-//! is computed until `/metrics` is requested.
+//! is computed until `/metrics` is requested, and then at a cost that does
+//! not grow with the number of open connections: the resident size is read
+//! from `/proc/self/statm` through a descriptor opened at start (so it is
+//! read even when descriptors have run out), and the open descriptors are
+//! counted, not listed: those open at start, plus one per connection and
+//! one per file being sent. A figure that cannot be read is left out of
+//! the exposition, never reported as a made-up 0.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use crate::ascii::push_u64;
 use crate::response::STATUSES;
-use crate::sse::push_u64;
 
 /// Why a stream ended, as `/metrics` labels it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +41,20 @@ pub struct Metrics {
     responses: [u64; STATUSES.len()],
     pub shed: u64,
     pub accept_errors: u64,
+    /// Open client connections (a gauge the loop keeps).
+    pub connections: u64,
+    /// Files being sent, each holding a descriptor until its last byte.
+    pub downloads: u64,
+    process: Process,
+}
+
+/// What `/metrics` reads of the process itself.
+#[derive(Debug, Default)]
+struct Process {
+    statm: Option<File>,
+    /// Descriptors open when serving began (stdio, the listener, the poll,
+    /// the timerfd, the log, the www directory, `statm` itself).
+    base_fds: Option<u64>,
 }
 
 impl Metrics {
@@ -46,18 +69,35 @@ impl Metrics {
         }
     }
 
-    /// Takes back the count of a response that was prepared (`reply`, as
-    /// bytes) but never sent.
-    pub fn withdraw(&mut self, reply: &[u8]) {
-        let status = reply.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u16>().ok());
-        if let Some(i) = status.and_then(|s| STATUSES.iter().position(|x| x.0 == s)) {
-            self.responses[i] = self.responses[i].saturating_sub(1);
-        }
+    /// Opens what the process figures are read from and counts the
+    /// descriptors open now; call it once every descriptor that lives as
+    /// long as the server is open.
+    pub fn start(&mut self) {
+        self.process.statm = File::open("/proc/self/statm").ok();
+        // `read_dir` holds one descriptor of its own while it lists.
+        self.process.base_fds = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count().saturating_sub(1) as u64);
     }
 
-    /// The exposition text. `open_connections` and the process figures are
-    /// read by the caller at the time of the request.
-    pub fn render(&self, out: &mut Vec<u8>, open_connections: u64, rss_bytes: u64, open_fds: u64) {
+    /// The resident set size in bytes, if it can be read.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let statm = self.process.statm.as_ref()?;
+        let mut buf = [0u8; 128];
+        let n = statm.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(buf.get(..n)?).ok()?;
+        let pages = text.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        Some(pages * u64::try_from(page).ok()?)
+    }
+
+    /// Open descriptors: those open at start, one per connection, one per
+    /// file being sent.
+    pub fn open_fds(&self) -> Option<u64> {
+        Some(self.process.base_fds? + self.connections + self.downloads)
+    }
+
+    /// The exposition text.
+    pub fn render(&self, out: &mut Vec<u8>) {
         let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
             for (prefix, text) in [("# HELP ", help), ("# TYPE ", kind)] {
                 out.extend_from_slice(prefix.as_bytes());
@@ -74,7 +114,7 @@ impl Metrics {
                 out.push(b'\n');
             }
         };
-        metric("sse_open_connections", "gauge", "Open client connections.", &[("", open_connections)]);
+        metric("sse_open_connections", "gauge", "Open client connections.", &[("", self.connections)]);
         metric("sse_open_streams", "gauge", "Open event streams.", &[("", self.open_streams)]);
         metric(
             "sse_streams_started_total",
@@ -112,23 +152,13 @@ impl Metrics {
             &[("", self.shed)],
         );
         metric("sse_accept_errors_total", "counter", "Errors returned by accept.", &[("", self.accept_errors)]);
-        metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", &[("", rss_bytes)]);
-        metric("process_open_fds", "gauge", "Open file descriptors.", &[("", open_fds)]);
+        if let Some(rss) = self.rss_bytes() {
+            metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", &[("", rss)]);
+        }
+        if let Some(fds) = self.open_fds() {
+            metric("process_open_fds", "gauge", "Open file descriptors.", &[("", fds)]);
+        }
     }
-}
-
-/// The process's resident set size in bytes, from `/proc/self/statm`.
-pub fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages = statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * u64::try_from(page).unwrap_or(4096)
-}
-
-/// Open descriptors, counted in `/proc/self/fd` (minus the one reading it).
-pub fn open_fds() -> u64 {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count().saturating_sub(1) as u64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -137,19 +167,27 @@ mod tests {
 
     #[test]
     fn exposition_is_well_formed() {
-        let mut m = Metrics { streams_new: 3, events: 7, ..Metrics::default() };
+        let mut m = Metrics { streams_new: 3, events: 7, connections: 5, downloads: 1, ..Metrics::default() };
         m.response(200);
         m.response(200);
         m.stream_ended(StreamEnd::Slow);
         let mut out = Vec::new();
-        m.render(&mut out, 5, 1024, 9);
+        m.render(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        // Not started: the process figures are left out, not made up.
+        assert!(!text.contains("process_"), "{text}");
+        m.start();
+        assert!(m.rss_bytes().is_some_and(|b| b > 0));
+        let base = m.open_fds().unwrap() - 6;
+        let mut out = Vec::new();
+        m.render(&mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("# TYPE sse_open_connections gauge\nsse_open_connections 5\n"));
         assert!(text.contains("sse_streams_started_total{kind=\"new\"} 3\n"));
         assert!(text.contains("sse_streams_ended_total{reason=\"slow\"} 1\n"));
         assert!(text.contains("sse_responses_total{code=\"200\"} 2\n"));
         assert!(text.contains("sse_events_sent_total 7\n"));
-        assert!(text.contains("process_open_fds 9\n"));
+        assert!(text.contains(&format!("process_open_fds {}\n", base + 6)));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
             assert!(value.parse::<u64>().is_ok(), "{line}");

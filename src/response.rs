@@ -1,16 +1,28 @@
-//! Pure response formatting: status lines, the fields every response has,
-//! and the `Date` value (IMF-fixdate, RFC 9110 §5.6.7).
+//! Responses as values, and the one place they become bytes.
 //!
-//! Every head sse-server writes starts `HTTP/1.1 <status> <reason>` and
-//! then `Date`; the order of the fields after that is fixed per response
-//! and documented in the README, so raw-socket tests can expect exact bytes.
+//! `route` decides a `Response` (a status, extra fields, what the
+//! connection does next, and a body); `write` formats it. Every head
+//! sse-server writes is, in this order: `HTTP/1.1 <status> <reason>`,
+//! `Date`, the extra fields, `Connection` (when one is said), then what the
+//! body needs (`Content-Type` and `Content-Length`, or the three fields of
+//! an event stream), then the empty line. The order is fixed and documented
+//! in the README, so raw-socket tests can expect exact bytes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::borrow::Cow;
+use std::fs::File;
 
-use crate::http::Version;
-use crate::sse::push_u64;
+use crate::ascii::push_u64;
+use crate::date::HttpDate;
+use crate::stream::StreamStart;
 
-pub const ALLOW: &[u8] = b"Allow: GET, HEAD, OPTIONS\r\n";
+/// The value of `Allow` on every route.
+pub const ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// The fields of an event stream's head (contract §3): no length, the body
+/// ends when the connection closes.
+const STREAM_FIELDS: &[u8] = b"Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+
+const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Every status sse-server sends, with its reason phrase (RFC 9110 §15).
 /// `/metrics` counts responses by these.
@@ -32,30 +44,156 @@ pub fn reason(status: u16) -> &'static str {
     STATUSES.iter().find(|s| s.0 == status).map_or("Unknown", |s| s.1)
 }
 
-/// `HTTP/1.1 <status> <reason>` and `Date`.
-pub fn start(out: &mut Vec<u8>, status: u16, date: &HttpDate) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_u64(out, u64::from(status));
-    out.push(b' ');
-    out.extend_from_slice(reason(status).as_bytes());
-    out.extend_from_slice(b"\r\nDate: ");
-    out.extend_from_slice(date.as_bytes());
-    out.extend_from_slice(b"\r\n");
+/// What the connection does once the response is out, and whether the
+/// head says so with a `Connection` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Read the next request; `say`: `Connection: keep-alive` (an HTTP/1.0
+    /// client that asked for it).
+    KeepAlive { say: bool },
+    /// Close; `say`: `Connection: close` (an event stream's end is its close
+    /// and says nothing).
+    Close { say: bool },
 }
 
-/// The `Connection` field where one is needed: `close` when the connection
-/// ends after this response, `keep-alive` for an HTTP/1.0 client that asked
-/// for it, nothing for HTTP/1.1's default.
-pub fn connection(out: &mut Vec<u8>, keep_alive: bool, version: Version) {
-    match (keep_alive, version) {
-        (false, _) => out.extend_from_slice(b"Connection: close\r\n"),
-        (true, Version::Http10) => out.extend_from_slice(b"Connection: keep-alive\r\n"),
-        (true, Version::Http11) => {}
+#[derive(Debug)]
+pub enum Body<'a> {
+    /// No content and no `Content-Length` (`204`).
+    Empty,
+    /// `text/plain` content: the text and a newline.
+    Text(&'a str),
+    Bytes {
+        content_type: &'static str,
+        bytes: Cow<'a, [u8]>,
+    },
+    /// A file too large to hold, read as it is sent.
+    File {
+        content_type: &'static str,
+        file: File,
+        len: u64,
+    },
+    /// An event stream's head; the stream follows (`GET`).
+    Stream(StreamStart),
+    /// An event stream's head and these bytes; the connection then goes
+    /// on or closes as `then` says (`HEAD /events`, the full answer).
+    Events(Cow<'a, [u8]>),
+}
+
+#[derive(Debug)]
+pub struct Response<'a> {
+    pub status: u16,
+    /// Extra fields, written in this order after `Date`.
+    pub fields: Vec<(&'static str, Cow<'a, str>)>,
+    pub then: Then,
+    /// `HEAD`: the head of `GET`, no body.
+    pub head_only: bool,
+    pub body: Body<'a>,
+}
+
+/// What of a response is left once its head (and any bytes) are written.
+#[derive(Debug)]
+pub enum Rest {
+    Nothing,
+    File(File, u64),
+    Stream(StreamStart),
+}
+
+impl<'a> Response<'a> {
+    pub fn new(status: u16, then: Then, body: Body<'a>) -> Response<'a> {
+        Response { status, fields: Vec::new(), then, head_only: false, body }
+    }
+
+    pub fn field(mut self, name: &'static str, value: impl Into<Cow<'a, str>>) -> Response<'a> {
+        self.fields.push((name, value.into()));
+        self
+    }
+
+    /// The same response with nothing borrowed, to be held until request
+    /// content has been read. Files and streams never wait for content
+    /// (`GET` and `HEAD` have none), so they become `Empty`.
+    pub fn into_owned(self) -> Response<'static> {
+        let body = match self.body {
+            Body::Text(t) => Body::Bytes { content_type: TEXT, bytes: Cow::Owned(text_bytes(t)) },
+            Body::Bytes { content_type, bytes } => Body::Bytes { content_type, bytes: Cow::Owned(bytes.into_owned()) },
+            Body::Events(b) => Body::Events(Cow::Owned(b.into_owned())),
+            Body::Empty | Body::File { .. } | Body::Stream(_) => {
+                debug_assert!(matches!(self.body, Body::Empty), "a file or stream answer held for content");
+                Body::Empty
+            }
+        };
+        let fields = self.fields.into_iter().map(|(n, v)| (n, Cow::Owned(v.into_owned()))).collect();
+        Response { status: self.status, fields, then: self.then, head_only: self.head_only, body }
     }
 }
 
+fn text_bytes(t: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(t.len() + 1);
+    v.extend_from_slice(t.as_bytes());
+    v.push(b'\n');
+    v
+}
+
+/// Appends the response to `out`: its head and, unless `head_only`, the
+/// bytes of its body. A file or a stream is handed back to be sent.
+pub fn write(out: &mut Vec<u8>, date: &HttpDate, r: Response) -> Rest {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_u64(out, u64::from(r.status));
+    out.push(b' ');
+    out.extend_from_slice(reason(r.status).as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(date.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &r.fields {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match r.then {
+        Then::KeepAlive { say: true } => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        Then::Close { say: true } => out.extend_from_slice(b"Connection: close\r\n"),
+        Then::KeepAlive { say: false } | Then::Close { say: false } => {}
+    }
+    let body = |out: &mut Vec<u8>, bytes: &[u8]| {
+        if !r.head_only {
+            out.extend_from_slice(bytes);
+        }
+    };
+    match r.body {
+        Body::Empty => out.extend_from_slice(b"\r\n"),
+        Body::Text(t) => {
+            content(out, TEXT, t.len() as u64 + 1);
+            body(out, t.as_bytes());
+            body(out, b"\n");
+        }
+        Body::Bytes { content_type, bytes } => {
+            content(out, content_type, bytes.len() as u64);
+            body(out, &bytes);
+        }
+        Body::File { content_type, file, len } => {
+            content(out, content_type, len);
+            if !r.head_only && len > 0 {
+                return Rest::File(file, len);
+            }
+        }
+        Body::Stream(start) => {
+            out.extend_from_slice(STREAM_FIELDS);
+            out.extend_from_slice(b"\r\n");
+            if !r.head_only {
+                return Rest::Stream(start);
+            }
+        }
+        Body::Events(bytes) => {
+            out.extend_from_slice(STREAM_FIELDS);
+            out.extend_from_slice(b"\r\n");
+            body(out, &bytes);
+        }
+    }
+    Rest::Nothing
+}
+
 /// `Content-Type`, `Content-Length` and the end of the head.
-pub fn content(out: &mut Vec<u8>, content_type: &str, len: u64) {
+fn content(out: &mut Vec<u8>, content_type: &str, len: u64) {
     out.extend_from_slice(b"Content-Type: ");
     out.extend_from_slice(content_type.as_bytes());
     out.extend_from_slice(b"\r\nContent-Length: ");
@@ -63,156 +201,62 @@ pub fn content(out: &mut Vec<u8>, content_type: &str, len: u64) {
     out.extend_from_slice(b"\r\n\r\n");
 }
 
-/// How a response fits the request it answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reply {
-    pub keep_alive: bool,
-    pub version: Version,
-    /// `HEAD`: the same head as `GET`, no body.
-    pub head_only: bool,
-}
-
-/// A short `text/plain` response: `status`, `why` and a newline as its
-/// body; `extra` are fields that go before `Connection`.
-pub fn plain(out: &mut Vec<u8>, date: &HttpDate, reply: Reply, status: u16, why: &str, extra: &[u8]) {
-    start(out, status, date);
-    out.extend_from_slice(extra);
-    connection(out, reply.keep_alive, reply.version);
-    content(out, "text/plain; charset=utf-8", why.len() as u64 + 1);
-    if !reply.head_only {
-        out.extend_from_slice(why.as_bytes());
-        out.push(b'\n');
-    }
-}
-
-/// The current `Date` value, formatted once per second.
-#[derive(Debug, Clone)]
-pub struct HttpDate {
-    secs: u64,
-    text: [u8; 29],
-}
-
-impl Default for HttpDate {
-    fn default() -> HttpDate {
-        HttpDate::at(0)
-    }
-}
-
-impl HttpDate {
-    pub fn now() -> HttpDate {
-        HttpDate::at(unix_now())
-    }
-
-    /// Brings the value up to `SystemTime::now()`; cheap when the second
-    /// has not changed.
-    pub fn update(&mut self) {
-        let now = unix_now();
-        if now != self.secs {
-            *self = HttpDate::at(now);
-        }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.text
-    }
-
-    /// `Sun, 06 Nov 1994 08:49:37 GMT` for `secs` after the Unix epoch.
-    pub fn at(secs: u64) -> HttpDate {
-        const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-        const MONTHS: [&[u8; 3]; 12] =
-            [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
-        let days = secs / 86_400;
-        let rem = secs % 86_400;
-        let (year, month, day) = civil_from_days(days as i64);
-        let mut t = [0u8; 29];
-        t[..3].copy_from_slice(DAYS[(days % 7) as usize]);
-        t[3..5].copy_from_slice(b", ");
-        two(&mut t[5..7], day as u64);
-        t[7] = b' ';
-        t[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
-        t[11] = b' ';
-        let y = year.clamp(0, 9999) as u64;
-        two(&mut t[12..14], y / 100);
-        two(&mut t[14..16], y % 100);
-        t[16] = b' ';
-        two(&mut t[17..19], rem / 3600);
-        t[19] = b':';
-        two(&mut t[20..22], rem / 60 % 60);
-        t[22] = b':';
-        two(&mut t[23..25], rem % 60);
-        t[25..].copy_from_slice(b" GMT");
-        HttpDate { secs, text: t }
-    }
-}
-
-/// `2026-11-23T20:07:17.657Z`: the time of a log line.
-pub fn iso8601(secs: u64, millis: u32) -> String {
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem / 60 % 60, rem % 60)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn two(out: &mut [u8], n: u64) {
-    out[0] = b'0' + (n / 10 % 10) as u8;
-    out[1] = b'0' + (n % 10) as u8;
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
-/// calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+/// The interim answer to `Expect: 100-continue`.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn text(r: Response) -> String {
+        let mut out = Vec::new();
+        assert!(matches!(write(&mut out, &HttpDate::at(0), r), Rest::Nothing));
+        String::from_utf8(out).unwrap()
+    }
+
+    const DATE: &str = "Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n";
+
     #[test]
-    fn dates() {
-        let s = |secs| String::from_utf8(HttpDate::at(secs).as_bytes().to_vec()).unwrap();
-        assert_eq!(s(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(s(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(s(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
-        assert_eq!(s(1_795_478_399), "Mon, 23 Nov 2026 23:59:59 GMT");
+    fn every_kind_of_head_is_exact() {
+        let keep = Then::KeepAlive { say: false };
+        for (r, want) in [
+            (
+                Response::new(404, keep, Body::Text("not found")),
+                "HTTP/1.1 404 Not Found\r\n{DATE}Content-Type: text/plain; charset=utf-8\r\n\
+                 Content-Length: 10\r\n\r\nnot found\n",
+            ),
+            (
+                Response {
+                    head_only: true,
+                    ..Response::new(405, Then::Close { say: true }, Body::Text("method not allowed"))
+                }
+                .field("Allow", ALLOW),
+                "HTTP/1.1 405 Method Not Allowed\r\n{DATE}Allow: GET, HEAD, OPTIONS\r\nConnection: close\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n\r\n",
+            ),
+            (
+                Response::new(204, Then::KeepAlive { say: true }, Body::Empty).field("Allow", ALLOW),
+                "HTTP/1.1 204 No Content\r\n{DATE}Allow: GET, HEAD, OPTIONS\r\nConnection: keep-alive\r\n\r\n",
+            ),
+            (
+                Response::new(200, keep, Body::Bytes { content_type: "image/png", bytes: Cow::Borrowed(b"PNG") }),
+                "HTTP/1.1 200 OK\r\n{DATE}Content-Type: image/png\r\nContent-Length: 3\r\n\r\nPNG",
+            ),
+            (
+                Response::new(200, Then::Close { say: false }, Body::Events(Cow::Borrowed(b": full\n\n"))),
+                "HTTP/1.1 200 OK\r\n{DATE}Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+                 X-Accel-Buffering: no\r\n\r\n: full\n\n",
+            ),
+        ] {
+            assert_eq!(text(r), want.replace("{DATE}", DATE));
+        }
     }
 
     #[test]
-    fn log_times() {
-        assert_eq!(iso8601(1_795_478_399, 7), "2026-11-23T23:59:59.007Z");
-        assert_eq!(iso8601(0, 0), "1970-01-01T00:00:00.000Z");
-    }
-
-    #[test]
-    fn plain_responses_are_exact() {
-        let mut out = Vec::new();
-        let reply = Reply { keep_alive: true, version: Version::Http11, head_only: false };
-        plain(&mut out, &HttpDate::at(0), reply, 404, "not found", b"");
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "HTTP/1.1 404 Not Found\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
-             Content-Type: text/plain; charset=utf-8\r\nContent-Length: 10\r\n\r\nnot found\n"
-        );
-        let mut out = Vec::new();
-        let reply = Reply { keep_alive: false, version: Version::Http10, head_only: true };
-        plain(&mut out, &HttpDate::at(0), reply, 405, "method not allowed", ALLOW);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "HTTP/1.1 405 Method Not Allowed\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
-             Allow: GET, HEAD, OPTIONS\r\nConnection: close\r\n\
-             Content-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n\r\n"
-        );
+    fn owned_copies_write_the_same_bytes() {
+        let make = || Response::new(405, Then::KeepAlive { say: false }, Body::Text("no")).field("Allow", ALLOW);
+        assert_eq!(text(make().into_owned()), text(make()));
+        assert_eq!(reason(431), "Request Header Fields Too Large");
+        assert_eq!(reason(299), "Unknown");
     }
 }

@@ -1,8 +1,11 @@
-//! Which response a well-formed request gets: the routes of the contract.
+//! Which response a well-formed request gets: the routes of the contract,
+//! as a value (`response::Response`).
 //!
-//! `respond` appends the response to the connection's output and says what
-//! the connection does next. Requests reach it only after every check of
-//! `http::parse`, so a malformed request never gets here (it gets `error`).
+//! `respond` takes the request, whether the connection was accepted only
+//! to be turned away, what the routes serve from (`Site`), the counters
+//! (for `/metrics` and the download budget) and the time; it writes
+//! nothing and counts nothing. Requests reach it only after every check of
+//! `http::parse`, so a malformed request never gets here.
 //!
 //! | path               | GET, HEAD              | OPTIONS | others |
 //! | ------------------ | ---------------------- | ------- | ------ |
@@ -11,205 +14,159 @@
 //! | `*`                | (400 in `http`)        | 204     | (400)  |
 //! | `/`, anything else | a file of www, or 404  | 204     | 405    |
 
-use std::fs::File;
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
 
 use crate::config::FULL_RETRY_MS;
-use crate::conn::Ctx;
 use crate::http::{HttpError, Method, Request, Version};
 use crate::metrics::Metrics;
-use crate::response::{self, ALLOW, HttpDate, Reply};
+use crate::response::{ALLOW, Body, Response, Then};
 use crate::sse;
-use crate::stream::Stream;
-use crate::www::{self, Found};
+use crate::stream::demo::{self, Demo};
+use crate::stream::{Client, StreamStart};
+use crate::www::{self, Found, Www};
 
-/// What the connection does after a response.
-#[derive(Debug)]
-pub enum Next {
-    KeepAlive,
-    Close,
-    Stream(Stream),
+/// What the routes serve from.
+pub struct Site {
+    pub www: Www,
+    /// `--interval`: a stream's interval unless its query sets one.
+    pub interval: Duration,
+    /// `--max-connections`: connections and files being sent together stay
+    /// under it, so the reserve of descriptors is never spent on downloads.
+    pub max_connections: usize,
+    /// xorshift64* state, for the spread-out `retry:` of the full answer.
+    rng: u64,
 }
 
-/// The stream head (contract §3): no length, the body ends at close.
-const STREAM_FIELDS: &[u8] = b"Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+impl Site {
+    pub fn new(www: Www, interval: Duration, max_connections: usize, seed: u64) -> Site {
+        Site { www, interval, max_connections, rng: seed | 1 }
+    }
 
-pub fn respond(req: &Request, full: bool, out: &mut Vec<u8>, file: &mut Option<(File, u64)>, cx: &mut Ctx) -> Next {
-    let head_only = req.method == Method::Head;
+    /// xorshift64*: enough to spread reconnections, no dependency needed.
+    fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// What the connection does after answering `req` as it asked.
+fn then(req: &Request) -> Then {
+    if req.keep_alive { Then::KeepAlive { say: req.version == Version::Http10 } } else { Then::Close { say: true } }
+}
+
+pub fn respond<'a>(req: &Request<'a>, full: bool, site: &'a mut Site, metrics: &Metrics, now: Instant) -> Response<'a> {
     if full {
-        return shed(req, out, cx);
+        return shed(req, site);
     }
     let Some(path) = req.path else {
-        return no_content(out, cx, req, ALLOW);
+        return Response::new(204, then(req), Body::Empty).field("Allow", ALLOW);
     };
-    match (path, req.method) {
-        (_, Method::Options) => return no_content(out, cx, req, ALLOW),
-        (_, Method::Get | Method::Head) => {}
-        _ => return plain(out, cx, req, 405, "method not allowed", ALLOW),
+    match req.method {
+        Method::Options => return Response::new(204, then(req), Body::Empty).field("Allow", ALLOW),
+        Method::Get | Method::Head => {}
+        _ => return plain(req, 405, "method not allowed").field("Allow", ALLOW),
     }
-    // Percent-encoded unreserved bytes mean the same (RFC 3986 §6.2.2.2):
-    // `/%65vents` is `/events`. Only the choice of route uses the decoded
-    // path; a file is looked up from the path as sent, decoded once there.
-    let decoded = if path.contains(&b'%') { crate::uri::decode_path(path) } else { None };
-    match decoded.as_deref().unwrap_or(path) {
-        b"/events" => events(req, out, cx),
+    // Decoded once (RFC 3986 §6.2.2.2: `/%65vents` is `/events`), for the
+    // route and for the file both. `http` checked the encoding already.
+    let Some(path) = crate::ascii::percent_decode(path) else { return plain(req, 404, "not found") };
+    let head_only = req.method == Method::Head;
+    let r = match &*path {
+        b"/events" => events(req, site, now),
         b"/metrics" => {
-            let mut body = Vec::new();
-            let m = &cx.metrics;
-            m.render(&mut body, cx.open_connections, crate::metrics::rss_bytes(), crate::metrics::open_fds());
-            let ct = "text/plain; version=0.0.4; charset=utf-8";
-            with_body(out, &mut cx.metrics, &cx.date, req, ct, &body)
+            let mut text = Vec::new();
+            metrics.render(&mut text);
+            let content_type = "text/plain; version=0.0.4; charset=utf-8";
+            Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(text) })
         }
-        _ => match cx.www.lookup(path) {
-            Found::Builtin => with_body(out, &mut cx.metrics, &cx.date, req, www::HTML, www::BUILTIN_INDEX),
-            Found::Cached { index, content_type } => {
-                with_body(out, &mut cx.metrics, &cx.date, req, content_type, cx.www.cached(index))
-            }
-            Found::Bytes { bytes, content_type } => {
-                with_body(out, &mut cx.metrics, &cx.date, req, content_type, &bytes)
-            }
-            Found::File { file: f, len, content_type } => {
-                ok(out, &mut cx.metrics, &cx.date, req, content_type, len);
-                if !head_only && len > 0 {
-                    *file = Some((f, len));
-                }
-                next(req)
-            }
-            Found::NotFound => plain(out, cx, req, 404, "not found", b""),
-        },
+        _ => file(req, &path, site, metrics),
+    };
+    Response { head_only, ..r }
+}
+
+/// A refused request (contract §2, "Bad requests"): always closes.
+pub fn refusal(e: &HttpError) -> Response<'static> {
+    Response::new(e.status, Then::Close { say: true }, Body::Text(e.why))
+}
+
+fn file<'a>(req: &Request, path: &[u8], site: &'a mut Site, metrics: &Metrics) -> Response<'a> {
+    let busy = metrics.connections + metrics.downloads >= site.max_connections as u64;
+    match site.www.lookup(path) {
+        Found::Builtin => bytes(req, www::HTML, Cow::Borrowed(www::BUILTIN_INDEX)),
+        Found::Cached { index, content_type } => bytes(req, content_type, Cow::Borrowed(site.www.cached(index))),
+        Found::Bytes { bytes: b, content_type } => bytes(req, content_type, Cow::Owned(b)),
+        // Each download holds a descriptor until its last byte; past the
+        // budget, it waits (and `HEAD` needs none).
+        Found::File { .. } if busy && req.method != Method::Head => unavailable(req),
+        Found::File { file, len, content_type } => {
+            Response::new(200, then(req), Body::File { content_type, file, len })
+        }
+        Found::Unavailable => unavailable(req),
+        Found::NotFound => plain(req, 404, "not found"),
     }
 }
 
-/// A refused request (contract §2, "Bad requests"): always closes. It
-/// follows the answers to earlier pipelined requests, in order.
-pub fn error(e: &HttpError, out: &mut Vec<u8>, cx: &mut Ctx) {
-    cx.metrics.response(e.status);
-    let reply = Reply { keep_alive: false, version: Version::Http11, head_only: false };
-    response::plain(out, &cx.date, reply, e.status, e.why, b"");
+fn bytes<'a>(req: &Request, content_type: &'static str, bytes: Cow<'a, [u8]>) -> Response<'a> {
+    Response::new(200, then(req), Body::Bytes { content_type, bytes })
 }
 
-fn events(req: &Request, out: &mut Vec<u8>, cx: &mut Ctx) -> Next {
-    let params = match sse::parse_query(req.query) {
+/// A file that exists but cannot be sent now, for want of descriptors.
+fn unavailable(req: &Request) -> Response<'static> {
+    plain(req, 503, "too many files being sent, retry later").field("Retry-After", "1")
+}
+
+fn plain(req: &Request, status: u16, why: &'static str) -> Response<'static> {
+    Response::new(status, then(req), Body::Text(why))
+}
+
+fn events<'a>(req: &Request, site: &mut Site, now: Instant) -> Response<'a> {
+    let params = match demo::parse_query(req.query) {
         Ok(p) => p,
-        Err(why) => return plain(out, cx, req, 400, why, b""),
+        Err(why) => return plain(req, 400, why),
     };
     let last = req.last_event_id.and_then(sse::parse_last_event_id);
     if let (Some((_, n)), Some(count)) = (last, params.count)
         && n >= count
     {
         // Tells EventSource the stream is over: it does not reconnect.
-        return no_content(out, cx, req, b"");
+        return Response::new(204, then(req), Body::Empty);
+    }
+    if req.method == Method::Head {
+        // The very head of GET; the connection then goes on, or closes, as
+        // asked (saying so only to an HTTP/1.0 client that keeps it).
+        let then = match then(req) {
+            Then::Close { .. } => Then::Close { say: false },
+            keep => keep,
+        };
+        return Response::new(200, then, Body::Events(Cow::Borrowed(b"")));
     }
     // N = u64::MAX has no next event: such an id starts a new stream.
-    let resume = last.filter(|&(_, n)| n < u64::MAX);
-    cx.metrics.response(200);
-    response::start(out, 200, &cx.date);
-    out.extend_from_slice(STREAM_FIELDS);
-    out.extend_from_slice(b"\r\n");
-    if req.method == Method::Head {
-        // The very head of GET (no Connection field: a stream's end is its
-        // close); the connection then goes on, or closes, as asked.
-        return next(req);
-    }
-    let (conn, seen) = match resume {
-        Some((c, n)) => {
-            cx.metrics.streams_resumed += 1;
-            log::info!("Client resumed event stream (connection #{c}, Last-Event-Id: {c}-{n})");
-            (c, n)
-        }
-        None => {
-            let c = cx.next_stream;
-            cx.next_stream += 1;
-            cx.metrics.streams_new += 1;
-            let id = req.last_event_id.map(String::from_utf8_lossy);
-            log::info!(
-                "Client connected to event stream (connection #{c}, Last-Event-Id: {})",
-                id.as_deref().unwrap_or("none")
-            );
-            (c, 0)
-        }
+    let client = match last.filter(|&(_, n)| n < u64::MAX) {
+        Some((id, seen)) => Client::Resumed { id, seen },
+        None => Client::New { last_event_id: req.last_event_id.map(|v| String::from_utf8_lossy(v).into_owned()) },
     };
-    cx.metrics.open_streams += 1;
-    Next::Stream(Stream::new(conn, seen, &params, cx.config.interval, cx.now))
+    let seen = match client {
+        Client::Resumed { seen, .. } => seen,
+        Client::New { .. } => 0,
+    };
+    let source = Box::new(Demo::new(seen, &params, site.interval, now));
+    Response::new(200, Then::Close { say: false }, Body::Stream(StreamStart { source, client }))
 }
 
 /// The answer of a full server (contract §2, "Full"): an `EventSource` is
 /// told to come back after a random 1 to 5 s, anyone else gets `503`.
-fn shed(req: &Request, out: &mut Vec<u8>, cx: &mut Ctx) -> Next {
-    cx.metrics.shed += 1;
+fn shed(req: &Request, site: &mut Site) -> Response<'static> {
+    let head_only = req.method == Method::Head;
     if !req.accepts_event_stream {
-        plain(
-            out,
-            cx,
-            &Request { keep_alive: false, ..*req },
-            503,
-            "sse-server is full, retry later",
-            b"Retry-After: 1\r\n",
-        );
-        return Next::Close;
+        let r = Response::new(503, Then::Close { say: true }, Body::Text("sse-server is full, retry later"));
+        return Response { head_only, ..r }.field("Retry-After", "1");
     }
-    cx.metrics.response(200);
-    response::start(out, 200, &cx.date);
-    out.extend_from_slice(STREAM_FIELDS);
-    out.extend_from_slice(b"\r\n");
-    if req.method != Method::Head {
-        let (lo, hi) = FULL_RETRY_MS;
-        sse::write_full(out, lo + next_random(&mut cx.rng) % (hi - lo + 1));
-    }
-    Next::Close
-}
-
-fn next(req: &Request) -> Next {
-    if req.keep_alive { Next::KeepAlive } else { Next::Close }
-}
-
-/// A `200` head of `len` bytes of `content_type`. (Metrics and the date
-/// are passed apart from the rest of `Ctx`, so that a body borrowed from
-/// the www cache can be written with them.)
-fn ok(out: &mut Vec<u8>, metrics: &mut Metrics, date: &HttpDate, req: &Request, content_type: &str, len: u64) {
-    metrics.response(200);
-    response::start(out, 200, date);
-    response::connection(out, req.keep_alive, req.version);
-    response::content(out, content_type, len);
-}
-
-/// A `200` with `body` (its head only, for `HEAD`).
-fn with_body(
-    out: &mut Vec<u8>,
-    metrics: &mut Metrics,
-    date: &HttpDate,
-    req: &Request,
-    content_type: &str,
-    body: &[u8],
-) -> Next {
-    ok(out, metrics, date, req, content_type, body.len() as u64);
-    if req.method != Method::Head {
-        out.extend_from_slice(body);
-    }
-    next(req)
-}
-
-fn no_content(out: &mut Vec<u8>, cx: &mut Ctx, req: &Request, fields: &[u8]) -> Next {
-    cx.metrics.response(204);
-    response::start(out, 204, &cx.date);
-    out.extend_from_slice(fields);
-    response::connection(out, req.keep_alive, req.version);
-    out.extend_from_slice(b"\r\n");
-    next(req)
-}
-
-fn plain(out: &mut Vec<u8>, cx: &mut Ctx, req: &Request, status: u16, why: &str, fields: &[u8]) -> Next {
-    cx.metrics.response(status);
-    let reply = Reply { keep_alive: req.keep_alive, version: req.version, head_only: req.method == Method::Head };
-    response::plain(out, &cx.date, reply, status, why, fields);
-    next(req)
-}
-
-/// xorshift64*: enough to spread reconnections, no dependency needed.
-fn next_random(state: &mut u64) -> u64 {
-    let mut x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    let (lo, hi) = FULL_RETRY_MS;
+    let retry = lo + site.random() % (hi - lo + 1);
+    let body = if head_only { Vec::new() } else { sse::full_message(retry) };
+    Response { head_only, ..Response::new(200, Then::Close { say: false }, Body::Events(Cow::Owned(body))) }
 }

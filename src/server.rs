@@ -3,9 +3,11 @@
 //!
 //! A turn of the loop: poll, with the earliest deadline as the timeout (so
 //! an idle server sleeps until something is due, or forever); read the
-//! clock once; hand each readiness event to its connection; then the
-//! connections whose deadline has come. Handlers return a `Verdict`, and
-//! only `apply` here deregisters, removes, re-arms interest and timers.
+//! clock once; hand each readiness event to its connection (`io` moves the
+//! bytes, `conn` decides); then the connections the last turn left work
+//! for; then the connections whose deadline has come. Handlers return a
+//! `Verdict`, and only `apply` here deregisters, removes, re-arms interest
+//! and timers, and ends a closed connection's stream (`Streams::end`).
 //!
 //! What always holds:
 //! - a token carries the slot and a serial number, and an event whose
@@ -13,6 +15,9 @@
 //!   never gets readiness meant for a closed connection; its timer was
 //!   cancelled when it closed;
 //! - `WRITABLE` interest is registered only while output is pending;
+//! - connections and files being sent together count against
+//!   `--max-connections`, so the descriptors of the reserve are there for
+//!   the full answer;
 //! - the listener is not read while accepting cannot succeed (the server
 //!   is full past its reserve, or out of descriptors); accepting resumes
 //!   when a connection closes or after `ACCEPT_RETRY`, so connections in
@@ -27,9 +32,12 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::config::{ACCEPT_RETRY, BACKLOG, Config, FULL_RESERVE, RESERVED_FDS};
-use crate::conn::{Conn, Ctx, Verdict};
+use crate::conn::{Conn, Env, Timeouts, Verdict};
+use crate::date::HttpDate;
+use crate::io::{self as conn_io, Link};
 use crate::metrics::{Metrics, StreamEnd};
-use crate::response::HttpDate;
+use crate::route::Site;
+use crate::streams::Streams;
 use crate::timer::Timers;
 use crate::www::Www;
 
@@ -53,24 +61,31 @@ pub struct Server {
     listener: TcpListener,
     conns: Slab<Slot>,
     timers: Timers,
-    cx: Ctx,
+    now: Instant,
+    date: HttpDate,
+    /// Counts loop turns: a connection's budget is per turn.
+    turn: u64,
+    timeouts: Timeouts,
+    site: Site,
+    metrics: Metrics,
+    streams: Streams,
     max_connections: usize,
     serial: u32,
     /// Accepting stopped: full past the reserve, or out of descriptors.
     accept_paused: bool,
-    /// Connections with input left unread, served on the next turn (as
-    /// tokens, so a slot reused meanwhile is not mistaken for its owner).
+    /// Connections with work left for the next turn (as tokens, so a slot
+    /// reused meanwhile is not mistaken for its owner).
     again: Vec<Token>,
     due: Vec<usize>,
     full_warned: bool,
+    /// Scratch space for reads, kept across calls so reads do not allocate.
+    read_buf: Vec<u8>,
 }
 
-/// A connection and what the loop registered for it.
+/// A connection: its state machine and its socket.
 struct Slot {
     conn: Conn,
-    writable: bool,
-    /// The stream's connection number, for the log line at its end.
-    stream: Option<u64>,
+    link: Link,
 }
 
 impl Server {
@@ -96,6 +111,9 @@ impl Server {
             .unwrap_or(1)
             ^ u64::from(std::process::id()) << 32;
         log::info!("max connections: {max_connections} (open-file limit {nofile})");
+        let mut metrics = Metrics::default();
+        // Every descriptor that lives as long as the server is open now.
+        metrics.start();
         Ok(Server {
             poll,
             wake,
@@ -103,24 +121,20 @@ impl Server {
             listener,
             conns: Slab::new(),
             timers: Timers::new(),
-            cx: Ctx {
-                now: Instant::now(),
-                date: HttpDate::now(),
-                config,
-                www,
-                metrics: Metrics::default(),
-                open_connections: 0,
-                next_stream: 1,
-                rng: seed | 1,
-                read_buf: Vec::new(),
-                scratch: Vec::new(),
-            },
+            now: Instant::now(),
+            date: HttpDate::now(),
+            turn: 0,
+            timeouts: Timeouts { idle: config.idle_timeout, heartbeat: config.heartbeat },
+            site: Site::new(www, config.interval, max_connections, seed),
+            metrics,
+            streams: Streams::default(),
             max_connections,
             serial: 0,
             accept_paused: false,
             again: Vec::new(),
             due: Vec::new(),
             full_warned: false,
+            read_buf: Vec::new(),
         })
     }
 
@@ -157,8 +171,12 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            self.cx.now = Instant::now();
-            self.cx.date.update();
+            self.now = Instant::now();
+            self.date.update();
+            self.turn += 1;
+            // What the last turn left over is served after this turn's
+            // events: every connection gets its share first.
+            let again = std::mem::take(&mut self.again);
             for event in events.iter() {
                 if event.token() == LISTENER {
                     self.accept();
@@ -170,27 +188,20 @@ impl Server {
                 }
                 let Some(key) = self.current(event.token()) else { continue };
                 let hup = event.is_read_closed() || event.is_error();
-                if event.is_readable() || hup {
-                    let v = self.conns[key].conn.on_readable(&mut self.cx, hup);
-                    if !self.apply(key, v) {
-                        continue;
-                    }
-                }
-                if event.is_writable() {
-                    let v = self.conns[key].conn.on_writable(&mut self.cx);
-                    self.apply(key, v);
-                }
+                let readable = event.is_readable();
+                let v = self.with_conn(key, |c, l, e, b| conn_io::on_ready(c, l, e, b, readable, hup));
+                self.apply(key, v);
             }
-            for token in std::mem::take(&mut self.again) {
+            for token in again {
                 if let Some(key) = self.current(token) {
-                    let v = self.conns[key].conn.on_readable(&mut self.cx, false);
+                    let v = self.with_conn(key, |c, l, e, b| conn_io::pump(c, l, e, b, false));
                     self.apply(key, v);
                 }
             }
             // Collect what is due first, so a stream re-armed for an
             // overdue event waits for the next turn: one event per turn.
             let mut due = std::mem::take(&mut self.due);
-            while let Some(key) = self.timers.pop_due(self.cx.now) {
+            while let Some(key) = self.timers.pop_due(self.now) {
                 due.push(key);
             }
             for &key in &due {
@@ -198,7 +209,7 @@ impl Server {
                     // Still paused: a failure again is not logged again.
                     self.accept();
                 } else if self.conns.contains(key - 1) {
-                    let v = self.conns[key - 1].conn.on_timer(&mut self.cx);
+                    let v = self.with_conn(key - 1, conn_io::on_timer);
                     self.apply(key - 1, v);
                 }
             }
@@ -207,81 +218,93 @@ impl Server {
         }
     }
 
+    /// Runs `f` on connection `key` with what a connection may use.
+    fn with_conn(
+        &mut self,
+        key: usize,
+        f: impl FnOnce(&mut Conn, &mut Link, &mut Env, &mut Vec<u8>) -> Verdict,
+    ) -> Verdict {
+        let Some(slot) = self.conns.get_mut(key) else { return Verdict::Continue };
+        let mut env = Env {
+            now: self.now,
+            turn: self.turn,
+            date: &self.date,
+            timeouts: self.timeouts,
+            site: &mut self.site,
+            metrics: &mut self.metrics,
+            streams: &mut self.streams,
+        };
+        f(&mut slot.conn, &mut slot.link, &mut env, &mut self.read_buf)
+    }
+
     /// The slot of a token, if the connection it was made for still owns it.
     fn current(&self, token: Token) -> Option<usize> {
         let key = token.0 & 0xffff_ffff;
         let serial = (token.0 >> 32) as u32;
-        self.conns.get(key).filter(|s| s.conn.serial == serial).map(|_| key)
+        self.conns.get(key).filter(|s| s.link.serial == serial).map(|_| key)
     }
 
-    /// Carries out a verdict; `false` when the connection is gone.
-    fn apply(&mut self, key: usize, verdict: Verdict) -> bool {
-        let end = match verdict {
-            Verdict::Close(end) => end,
-            Verdict::Again => {
-                self.again.push(token_of(key, self.conns[key].conn.serial));
-                return self.sync(key);
+    /// Carries out a verdict.
+    fn apply(&mut self, key: usize, verdict: Verdict) {
+        match verdict {
+            Verdict::Close(end) => self.close(key, end),
+            // A stream started: its input (if any) and its first bytes are
+            // served on the next turn, like work the budget left over.
+            Verdict::Again | Verdict::Started => {
+                if let Some(slot) = self.conns.get(key) {
+                    self.again.push(token_of(key, slot.link.serial));
+                }
+                self.sync(key);
             }
-            Verdict::Continue => return self.sync(key),
-        };
-        self.close(key, end);
-        false
+            Verdict::Continue => self.sync(key),
+        }
     }
 
     /// Brings the registered interest and the timer in line with the
     /// connection's state.
-    fn sync(&mut self, key: usize) -> bool {
-        let slot = &mut self.conns[key];
-        if slot.stream.is_none() {
-            slot.stream = slot.conn.stream().map(|s| s.conn);
-        }
-        let want = slot.conn.wants_write();
-        if want != slot.writable {
+    fn sync(&mut self, key: usize) {
+        let Some(slot) = self.conns.get_mut(key) else { return };
+        let want = !slot.conn.output().is_empty();
+        if want != slot.link.writable {
             let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            let token = token_of(key, slot.conn.serial);
-            if self.poll.registry().reregister(&mut slot.conn.socket, token, interest).is_err() {
-                let end = slot.stream.map(|_| StreamEnd::Error);
-                self.close(key, end);
-                return false;
+            let token = token_of(key, slot.link.serial);
+            if self.poll.registry().reregister(&mut slot.link.socket, token, interest).is_err() {
+                self.close(key, Some(StreamEnd::Error));
+                return;
             }
-            self.conns[key].writable = want;
+            slot.link.writable = want;
         }
-        let deadline = self.conns[key].conn.deadline(&self.cx.config);
+        let deadline = slot.conn.deadline(self.timeouts);
         if self.timers.get(key + 1) != deadline {
             match deadline {
                 Some(d) => self.timers.set(key + 1, d),
                 None => self.timers.cancel(key + 1),
             }
         }
-        true
     }
 
     fn close(&mut self, key: usize, end: Option<StreamEnd>) {
-        let mut slot = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut slot.conn.socket);
+        let Some(mut slot) = self.conns.try_remove(key) else { return };
+        let _ = self.poll.registry().deregister(&mut slot.link.socket);
         self.timers.cancel(key + 1);
-        self.cx.open_connections = self.conns.len() as u64;
-        if let Some(c) = slot.stream {
-            let end = end.unwrap_or(StreamEnd::Error);
-            self.cx.metrics.stream_ended(end);
-            match end {
-                StreamEnd::Client => log::info!("Client disconnected from event stream (connection #{c})"),
-                StreamEnd::Count => log::info!("Event stream ended after its last event (connection #{c})"),
-                StreamEnd::Slow => {}
-                StreamEnd::Error => log::warn!("Event stream closed on a socket error (connection #{c})"),
-            }
-        }
+        self.metrics.connections = self.conns.len() as u64;
+        slot.conn.finish(end, &mut self.metrics, &mut self.streams);
         if self.accept_paused {
             // A descriptor and a slot are free again.
             self.accept();
         }
     }
 
+    /// Connections and files being sent: what counts against the cap.
+    fn in_use(&self) -> usize {
+        self.conns.len() + self.metrics.downloads as usize
+    }
+
     /// Accepts until the backlog is empty, the server is full past its
     /// reserve, or descriptors run out.
     fn accept(&mut self) {
         loop {
-            if self.conns.len() >= self.max_connections + FULL_RESERVE {
+            if self.in_use() >= self.max_connections + FULL_RESERVE {
                 self.accept_paused = true;
                 return;
             }
@@ -293,13 +316,13 @@ impl Server {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.cx.metrics.accept_errors += 1;
+                    self.metrics.accept_errors += 1;
                     if is_resource_error(&e) {
                         if !self.accept_paused {
                             log::warn!("accept failed: {e}; retrying when a connection closes or in {ACCEPT_RETRY:?}");
                         }
                         self.accept_paused = true;
-                        self.timers.set(ACCEPT_TIMER, self.cx.now + ACCEPT_RETRY);
+                        self.timers.set(ACCEPT_TIMER, self.now + ACCEPT_RETRY);
                         return;
                     }
                     // ECONNABORTED and the like concern one connection.
@@ -307,7 +330,7 @@ impl Server {
                     continue;
                 }
             };
-            let full = self.conns.len() >= self.max_connections;
+            let full = self.in_use() >= self.max_connections;
             if full && !self.full_warned {
                 log::warn!("{} connections open: turning new ones away", self.max_connections);
             }
@@ -321,12 +344,8 @@ impl Server {
             if self.poll.registry().register(&mut socket, token, Interest::READABLE).is_err() {
                 continue;
             }
-            entry.insert(Slot {
-                conn: Conn::new(socket, self.serial, full, self.cx.now),
-                writable: false,
-                stream: None,
-            });
-            self.cx.open_connections = self.conns.len() as u64;
+            entry.insert(Slot { conn: Conn::new(self.now, full), link: Link::new(socket, self.serial) });
+            self.metrics.connections = self.conns.len() as u64;
             self.sync(key);
         }
     }

@@ -1,5 +1,6 @@
-//! The few system calls std and mio do not offer: the open-file limit, and
-//! a listening socket with `SO_REUSEPORT` and a backlog of our choosing.
+//! The few system calls std and mio do not offer: the open-file limit, a
+//! listening socket with `SO_REUSEPORT` and a backlog of our choosing, a
+//! `timerfd`, and the length of a socket's send queue.
 
 use std::io;
 use std::net::SocketAddr;
@@ -122,4 +123,14 @@ impl std::os::fd::AsRawFd for TimerFd {
     fn as_raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
+}
+
+/// Bytes in a socket's send queue that the peer has not acknowledged yet
+/// (`SIOCOUTQ`): when it shrinks, the client is taking output.
+pub fn unsent(socket: &mio::net::TcpStream) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) on a socket we own writes one c_int.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc == 0 { usize::try_from(n).ok() } else { None }
 }

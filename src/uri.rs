@@ -1,9 +1,11 @@
 //! The URI grammar of RFC 3986 as RFC 9112 uses it for request targets and
-//! `Host`: pure byte checks, no allocation except when decoding a path.
+//! `Host`: pure byte checks, no allocation. (Decoding is `ascii`'s.)
 //!
 //! A target is accepted in origin form (`/path?query`), absolute form
 //! (`http://host:port/path?query`) or as `*`; authority form (`CONNECT`)
 //! is refused. No byte above 0x7F and no fragment is ever accepted.
+
+use crate::ascii::{after, is_pct_encoded_at, split};
 
 /// `tchar` of RFC 9110 §5.6.2: the bytes of a method or a field name.
 pub fn is_tchar(b: u8) -> bool {
@@ -39,9 +41,9 @@ pub fn check_target(target: &[u8]) -> Result<(), &'static str> {
         return check_path_query(target);
     }
     let (_, rest) = split_scheme(target).ok_or("target is neither origin form, absolute form nor *")?;
-    let end = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
-    check_host(&rest[..end])?;
-    check_path_query(&rest[end..])
+    let (authority, path) = split(rest, rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len()));
+    check_host(authority)?;
+    check_path_query(path)
 }
 
 /// `http://` or `https://`, any case; returns the scheme and what follows `//`.
@@ -59,9 +61,7 @@ fn check_path_query(s: &[u8]) -> Result<(), &'static str> {
     while let Some(&b) = s.get(i) {
         match b {
             b'%' => {
-                let ok =
-                    s.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-                if !ok {
+                if !is_pct_encoded_at(s, i) {
                     return Err("malformed percent-encoding in the target");
                 }
                 i += 2;
@@ -81,15 +81,14 @@ fn check_path_query(s: &[u8]) -> Result<(), &'static str> {
 pub fn check_host(value: &[u8]) -> Result<(), &'static str> {
     let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
         let close = rest.iter().position(|&b| b == b']').ok_or("invalid Host: unclosed [")?;
-        let literal = &rest[..close];
+        let (literal, port) = split(rest, close);
         let ok = !literal.is_empty() && literal.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
         if !ok {
             return Err("invalid Host: bad IP literal");
         }
-        (&b"x"[..], &rest[close + 1..])
+        (&b"x"[..], after(port, 1))
     } else {
-        let colon = value.iter().position(|&b| b == b':').unwrap_or(value.len());
-        (&value[..colon], &value[colon..])
+        split(value, value.iter().position(|&b| b == b':').unwrap_or(value.len()))
     };
     if host.is_empty() {
         return Err("invalid Host: empty");
@@ -97,9 +96,7 @@ pub fn check_host(value: &[u8]) -> Result<(), &'static str> {
     let mut i = 0;
     while let Some(&b) = host.get(i) {
         if b == b'%' {
-            let ok = host.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && host.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-            if !ok {
+            if !is_pct_encoded_at(host, i) {
                 return Err("invalid Host: malformed percent-encoding");
             }
             i += 2;
@@ -120,44 +117,18 @@ pub fn check_host(value: &[u8]) -> Result<(), &'static str> {
 pub fn path_and_query(target: &[u8]) -> (&[u8], &[u8]) {
     let rest = match split_scheme(target) {
         Some((_, rest)) if target.first() != Some(&b'/') => {
-            let start = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
-            &rest[start..]
+            after(rest, rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len()))
         }
         _ => target,
     };
     let (path, query) = match rest.iter().position(|&b| b == b'?') {
-        Some(q) => (&rest[..q], &rest[q + 1..]),
+        Some(q) => {
+            let (path, query) = split(rest, q);
+            (path, after(query, 1))
+        }
         None => (rest, &b""[..]),
     };
     if path.is_empty() { (b"/", query) } else { (path, query) }
-}
-
-/// Percent-decodes a checked path. `None` when it decodes to something no
-/// file can be named by (a NUL byte).
-pub fn decode_path(path: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(path.len());
-    let mut i = 0;
-    while let Some(&b) = path.get(i) {
-        if b == b'%' {
-            let hi = hex(*path.get(i + 1)?)?;
-            let lo = hex(*path.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    (!out.contains(&0)).then_some(out)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -217,11 +188,5 @@ mod tests {
         assert_eq!(path_and_query(b"http://h:1/x?y"), (&b"/x"[..], &b"y"[..]));
         assert_eq!(path_and_query(b"http://h"), (&b"/"[..], &b""[..]));
         assert_eq!(path_and_query(b"http://h?q"), (&b"/"[..], &b"q"[..]));
-    }
-
-    #[test]
-    fn decoding() {
-        assert_eq!(decode_path(b"/a%2e%2E/b%2Fc").as_deref(), Some(&b"/a../b/c"[..]));
-        assert_eq!(decode_path(b"/a%00"), None);
     }
 }

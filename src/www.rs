@@ -50,6 +50,9 @@ pub enum Found {
     },
     Builtin,
     NotFound,
+    /// The file exists but cannot be opened or read now (out of
+    /// descriptors or memory): worth asking again, never a `404`.
+    Unavailable,
 }
 
 pub struct Www {
@@ -103,7 +106,7 @@ impl Www {
         self.cache.get(index).map(|e| e.bytes.as_slice()).unwrap_or_default()
     }
 
-    /// The file for a request path (percent-encoded, query removed).
+    /// The file for a request path (percent-decoded, query removed).
     pub fn lookup(&mut self, path: &[u8]) -> Found {
         let index = path == b"/" || path == b"/index.html";
         let Some(root) = &self.root else {
@@ -122,10 +125,11 @@ impl Www {
             self.cache.swap_remove(i);
         }
         let file = match self.open_beneath(&c_rel, &rel) {
-            Some(f) => f,
-            None => return Found::NotFound,
+            Ok(f) => f,
+            Err(e) if is_resource_error(&e) => return Found::Unavailable,
+            Err(_) => return Found::NotFound,
         };
-        let Ok(meta) = file.metadata() else { return Found::NotFound };
+        let Ok(meta) = file.metadata() else { return Found::Unavailable };
         if !meta.is_file() {
             return Found::NotFound;
         }
@@ -136,7 +140,7 @@ impl Www {
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         if (&file).read_to_end(&mut bytes).is_err() {
-            return Found::NotFound;
+            return Found::Unavailable;
         }
         let unchanged = file.metadata().is_ok_and(|m| Identity::of(&m) == id);
         if !unchanged || bytes.len() as u64 != meta.len() {
@@ -152,8 +156,8 @@ impl Www {
     }
 
     /// Opens `rel` under the root, refusing any way out of it.
-    fn open_beneath(&mut self, c_rel: &CString, rel: &Path) -> Option<File> {
-        let root = self.root.as_ref()?;
+    fn open_beneath(&mut self, c_rel: &CString, rel: &Path) -> io::Result<File> {
+        let Some(root) = self.root.as_ref() else { return Err(io::ErrorKind::NotFound.into()) };
         if self.openat2 {
             // SAFETY: open_how is plain data; all zero is "no flags".
             let mut how: libc::open_how = unsafe { std::mem::zeroed() };
@@ -172,26 +176,27 @@ impl Www {
             };
             if fd >= 0 {
                 // SAFETY: a descriptor we just opened and now own.
-                return Some(unsafe { File::from_raw_fd(fd as i32) });
+                return Ok(unsafe { File::from_raw_fd(fd as i32) });
             }
             // ENOSYS: before Linux 5.6; EPERM: a seccomp filter that does
             // not know openat2 (older container runtimes). Anything else is
             // the answer for this path.
-            match io::Error::last_os_error().raw_os_error() {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
                 Some(libc::ENOSYS | libc::EPERM) => {
                     log::info!("openat2 is not available: resolving www paths with realpath");
                     self.openat2 = false;
                 }
-                _ => return None,
+                _ => return Err(e),
             }
         }
-        let real = std::fs::canonicalize(root.path.join(rel)).ok()?;
+        let real = std::fs::canonicalize(root.path.join(rel))?;
         if !real.starts_with(&root.path) {
-            return None;
+            return Err(io::ErrorKind::NotFound.into());
         }
         // Non-blocking, as with openat2: a FIFO put there must not stall
         // the loop.
-        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(real).ok()
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(real)
     }
 }
 
@@ -230,11 +235,19 @@ fn identity(st: &libc::stat) -> Identity {
     }
 }
 
-/// The path under the www directory that a request path names, or `None`
-/// when it would leave the directory (`..`, plain or percent-encoded) or
-/// cannot name a file.
-fn relative_path(path: &[u8]) -> Option<PathBuf> {
-    let decoded = crate::uri::decode_path(path)?;
+/// Running out of descriptors or memory: the file is there, the server
+/// cannot open it now.
+fn is_resource_error(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM))
+}
+
+/// The path under the www directory that a decoded request path names, or
+/// `None` when it would leave the directory (`..` segments, which arrive
+/// here decoded) or cannot name a file (a NUL byte).
+fn relative_path(decoded: &[u8]) -> Option<PathBuf> {
+    if decoded.contains(&0) {
+        return None;
+    }
     let mut rel = PathBuf::new();
     for segment in decoded.split(|&b| b == b'/') {
         match segment {
@@ -279,12 +292,15 @@ mod tests {
 
     #[test]
     fn paths_that_leave_are_refused() {
-        for bad in [&b"/.."[..], b"/../etc/passwd", b"/a/../../x", b"/%2e%2e/x", b"/%2E%2E%2Fetc", b"/a%00", b"/dir/"] {
+        // Paths as they arrive here: percent-decoded once by the route.
+        for bad in [&b"/.."[..], b"/../etc/passwd", b"/a/../../x", b"/../x", b"/a\0", b"/a\0b/c", b"/dir/"] {
             assert_eq!(relative_path(bad), None, "{}", String::from_utf8_lossy(bad));
         }
         assert_eq!(relative_path(b"/"), Some(PathBuf::from("index.html")));
         assert_eq!(relative_path(b"/a/./b.txt"), Some(PathBuf::from("a/b.txt")));
-        assert_eq!(relative_path(b"/a%20b.js"), Some(PathBuf::from("a b.js")));
+        assert_eq!(relative_path(b"/a b.js"), Some(PathBuf::from("a b.js")));
+        // Decoded once only: a `%2e%2e` that arrives here is a name.
+        assert_eq!(relative_path(b"/%2e%2e"), Some(PathBuf::from("%2e%2e")));
         assert_eq!(relative_path(b"//x"), Some(PathBuf::from("x")));
     }
 

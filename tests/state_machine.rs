@@ -1,52 +1,186 @@
-//! Property test of one connection's state machine (`conn::Conn`) with a
-//! fake clock: arbitrary bytes, split at arbitrary points, fed through a
-//! real loopback socket. Whatever comes in: no panic, buffers within their
-//! bounds, and every input ends in a response, a stream, or a wait.
+//! One connection's state machine (`conn::Conn`) on its own: no socket, a
+//! fake clock, and a fake client that reads what the machine writes.
+//!
+//! The property tests feed arbitrary bytes, split at arbitrary points:
+//! whatever comes in, nothing panics, the buffers stay within their named
+//! bounds (`MAX_HEAD` + `READ_CHUNK` in, `OUTPUT_LIMIT` out) after every
+//! step, and every input ends in a response, a stream, or a wait that a
+//! timeout ends. The table tests drive every timeout rule of the contract
+//! with the clock (the head timer, the content timer, idleness, a stalled
+//! or a slow download, lingering), so none of them waits in real time.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use sse_server::config::{Config, HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_HEAD, MAX_PENDING_OUTPUT};
-use sse_server::conn::{Conn, Ctx, READ_CHUNK, Verdict};
+use sse_server::config::{HEAD_TIMEOUT, IDLE_TIMEOUT, LINGER_TIMEOUT, MAX_HEAD, OUTPUT_LIMIT, READ_CHUNK};
+use sse_server::conn::{Conn, Env, Timeouts, Verdict};
+use sse_server::date::HttpDate;
 use sse_server::metrics::Metrics;
-use sse_server::response::HttpDate;
+use sse_server::output::Refill;
+use sse_server::route::Site;
+use sse_server::streams::Streams;
 use sse_server::www::Www;
 
-fn pair() -> (TcpStream, mio::net::TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    server.set_nonblocking(true).unwrap();
-    client.set_nonblocking(true).unwrap();
-    (client, mio::net::TcpStream::from_std(server))
+const TIMEOUTS: Timeouts = Timeouts { idle: IDLE_TIMEOUT, heartbeat: Some(Duration::from_secs(15)) };
+
+/// A connection and everything a handler lends it; `received` is what the
+/// client has read.
+struct Bench {
+    conn: Conn,
+    now: Instant,
+    turn: u64,
+    date: HttpDate,
+    site: Site,
+    metrics: Metrics,
+    streams: Streams,
+    received: Vec<u8>,
+    /// The write side was shut down.
+    shut: bool,
+    closed: Option<Verdict>,
 }
 
-fn ctx(now: Instant) -> Ctx {
-    Ctx {
-        now,
-        date: HttpDate::at(0),
-        config: Config { interval: Duration::from_millis(10), ..Config::default() },
-        www: Www::new(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/www"))),
-        metrics: Metrics::default(),
-        open_connections: 1,
-        next_stream: 1,
-        rng: 1,
-        read_buf: Vec::new(),
-        scratch: Vec::new(),
-    }
-}
-
-/// Reads what the server wrote so far.
-fn drain(client: &mut TcpStream, into: &mut Vec<u8>) {
-    let mut buf = [0u8; 65536];
-    loop {
-        match client.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => into.extend_from_slice(&buf[..n]),
-            Err(_) => return,
+impl Bench {
+    fn new(www: &std::path::Path) -> Bench {
+        let now = Instant::now();
+        Bench {
+            conn: Conn::new(now, false),
+            now,
+            turn: 1,
+            date: HttpDate::at(0),
+            site: Site::new(Www::new(www), Duration::from_millis(10), 1000, 1),
+            metrics: Metrics::default(),
+            streams: Streams::default(),
+            received: Vec::new(),
+            shut: false,
+            closed: None,
         }
+    }
+
+    fn project() -> Bench {
+        Bench::new(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/www")))
+    }
+
+    fn env(&mut self) -> (Env<'_>, &mut Conn) {
+        let env = Env {
+            now: self.now,
+            turn: self.turn,
+            date: &self.date,
+            timeouts: TIMEOUTS,
+            site: &mut self.site,
+            metrics: &mut self.metrics,
+            streams: &mut self.streams,
+        };
+        (env, &mut self.conn)
+    }
+
+    fn check_bounds(&self) -> Result<(), TestCaseError> {
+        let (i, o) = self.conn.buffered();
+        prop_assert!(i <= MAX_HEAD + READ_CHUNK, "input buffer {i}");
+        prop_assert!(o <= OUTPUT_LIMIT, "output buffer {o}");
+        Ok(())
+    }
+
+    fn verdict(&mut self, v: Verdict) {
+        if let Verdict::Close(_) = v {
+            self.closed = Some(v);
+        }
+    }
+
+    /// What `io` does after a handler: the client takes up to `take` bytes
+    /// of output, the slow-consumer rule, and the shutdown of a closing
+    /// connection.
+    fn settle(&mut self, mut take: usize) {
+        while self.closed.is_none() && take > 0 {
+            match self.conn.output().refill() {
+                Refill::FileFailed => self.closed = Some(Verdict::Close(None)),
+                Refill::Ok | Refill::FileDone => {}
+            }
+            let pending = self.conn.output().pending();
+            if pending.is_empty() {
+                break;
+            }
+            let n = pending.len().min(take);
+            self.received.extend_from_slice(&pending[..n]);
+            take -= n;
+            self.conn.sent(n, self.now);
+        }
+        if self.closed.is_some() {
+            return;
+        }
+        let v = self.conn.after_write();
+        self.verdict(v);
+        if self.closed.is_none() && self.conn.wants_shutdown() {
+            self.shut = true;
+            let v = self.conn.on_shutdown(true, self.now);
+            self.verdict(v);
+        }
+    }
+
+    /// Sends `input` in the pieces `cuts` makes, as `io` would read it; the
+    /// client reads everything the server writes. Bounds are checked after
+    /// every step.
+    fn feed(&mut self, input: &[u8], cuts: &[usize]) -> Result<(), TestCaseError> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.push(input.len());
+        points.sort_unstable();
+        let mut at = 0;
+        for &p in &points {
+            let mut piece = &input[at..p];
+            at = p;
+            let mut rounds = 0;
+            while self.closed.is_none() {
+                rounds += 1;
+                prop_assert!(rounds < 100_000, "no progress");
+                let (mut env, conn) = self.env();
+                let v = if conn.can_resume(env.turn) {
+                    conn.on_input(&[], &mut env)
+                } else if piece.is_empty() {
+                    break;
+                } else if !conn.wants_read(env.turn) {
+                    if conn.budget_spent(env.turn) {
+                        self.turn += 1;
+                        continue;
+                    }
+                    // Back-pressure with a client that reads: settle below.
+                    Verdict::Continue
+                } else {
+                    let n = piece.len().min(READ_CHUNK);
+                    let v = conn.on_input(&piece[..n], &mut env);
+                    piece = &piece[n..];
+                    v
+                };
+                if v == Verdict::Again {
+                    self.turn += 1;
+                }
+                self.verdict(v);
+                self.check_bounds()?;
+                self.settle(usize::MAX);
+                self.check_bounds()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The clock moves to `at`; the timer fires if it is due. `queued` is
+    /// what the kernel's send queue holds then; the client then reads all
+    /// the output there is.
+    fn tick(&mut self, at: Instant, queued: usize) -> Verdict {
+        self.tick_reading(at, queued, usize::MAX)
+    }
+
+    /// `tick`, with a client that then reads at most `take` bytes.
+    fn tick_reading(&mut self, at: Instant, queued: usize, take: usize) -> Verdict {
+        self.now = at;
+        self.turn += 1;
+        let (mut env, conn) = self.env();
+        let v = conn.on_timer(&mut env, || queued);
+        self.verdict(v);
+        self.settle(take);
+        v
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.received).into_owned()
     }
 }
 
@@ -60,89 +194,34 @@ const STARTS: &[&[u8]] = &[
     b"OPTIONS * HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 ];
 
-/// Feeds `input` in the pieces `cuts` makes; returns the verdict that
-/// closed the connection, if one did, and what the client received.
-fn run(input: &[u8], cuts: &[usize]) -> Result<Vec<u8>, TestCaseError> {
-    let t0 = Instant::now();
-    let mut cx = ctx(t0);
-    let (mut client, socket) = pair();
-    let mut conn = Conn::new(socket, 1, false, t0);
-    let mut received = Vec::new();
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-    points.push(input.len());
-    points.sort_unstable();
-    let mut at = 0;
-    let mut closed = false;
-    for &p in &points {
-        if closed {
-            break;
-        }
-        let mut piece = &input[at..p];
-        at = p;
-        let mut stalls = 0;
-        while !piece.is_empty() && !closed {
-            match client.write(piece) {
-                Ok(n) => piece = &piece[n..],
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    stalls += 1;
-                    // The server stopped reading (back-pressure) and the
-                    // client drains: neither side can move any more.
-                    if stalls > 1000 {
-                        break;
-                    }
-                }
-                // The server shut its side down: the feed ends.
-                Err(_) => break,
-            }
-            let mut v = conn.on_readable(&mut cx, false);
-            let mut rounds = 0;
-            loop {
-                let (i, o) = conn.buffered();
-                prop_assert!(i <= MAX_HEAD + READ_CHUNK, "input buffer {i}");
-                prop_assert!(o <= 2 * MAX_PENDING_OUTPUT + 70_000, "output buffer {o}");
-                drain(&mut client, &mut received);
-                match v {
-                    Verdict::Close(_) => {
-                        closed = true;
-                        break;
-                    }
-                    Verdict::Again => v = conn.on_readable(&mut cx, false),
-                    Verdict::Continue if conn.wants_write() && rounds < 100 => v = conn.on_writable(&mut cx),
-                    Verdict::Continue => break,
-                }
-                rounds += 1;
-                prop_assert!(rounds < 10_000, "no progress");
-            }
-        }
-    }
-    if !closed {
-        // Time passes: a partial request must now be answered (408) or the
-        // connection must be streaming or waiting idle.
-        cx.now = t0 + HEAD_TIMEOUT + Duration::from_millis(1);
-        let v = conn.on_timer(&mut cx);
-        drain(&mut client, &mut received);
-        let waiting = conn.buffered().0 == 0;
-        let answered = received.starts_with(b"HTTP/1.1 ");
-        let ok = matches!(v, Verdict::Close(_)) || conn.stream().is_some() || answered || waiting;
-        prop_assert!(ok, "stuck: {:?} got {:?}", v, String::from_utf8_lossy(&received));
-        if conn.stream().is_none() && !matches!(v, Verdict::Close(_)) {
-            // And nothing waits forever: idle connections time out too.
-            cx.now = t0 + IDLE_TIMEOUT + HEAD_TIMEOUT + Duration::from_secs(5);
-            let mut v = conn.on_timer(&mut cx);
-            for _ in 0..3 {
-                if matches!(v, Verdict::Close(_)) {
+/// Feeds `input`, then lets time pass: a partial request must be answered
+/// (408), a stream must go on, and nothing waits forever.
+fn run(input: &[u8], cuts: &[usize]) -> Result<Bench, TestCaseError> {
+    let mut b = Bench::project();
+    let t0 = b.now;
+    b.feed(input, cuts)?;
+    if b.closed.is_none() {
+        b.tick(t0 + HEAD_TIMEOUT + Duration::from_millis(1), 0);
+        b.check_bounds()?;
+        let waiting = b.conn.buffered().0 == 0;
+        let answered = b.received.starts_with(b"HTTP/1.1 ");
+        let ok = b.closed.is_some() || b.conn.stream().is_some() || answered || waiting;
+        prop_assert!(ok, "stuck: got {:?}", b.text());
+        if b.conn.stream().is_none() {
+            // Idle connections time out too (the kernel queue is empty).
+            for k in 1..=4u32 {
+                if b.closed.is_some() {
                     break;
                 }
-                cx.now += IDLE_TIMEOUT;
-                v = conn.on_timer(&mut cx);
+                b.tick(t0 + HEAD_TIMEOUT + (IDLE_TIMEOUT + LINGER_TIMEOUT) * k, 0);
             }
-            prop_assert!(matches!(v, Verdict::Close(_)), "never closed: {:?}", v);
+            prop_assert!(b.closed.is_some(), "never closed");
         }
     }
-    if !received.is_empty() && conn.stream().is_none() {
-        prop_assert!(received.starts_with(b"HTTP/1.1 "), "{:?}", String::from_utf8_lossy(&received));
+    if !b.received.is_empty() && b.conn.stream().is_none() {
+        prop_assert!(b.received.starts_with(b"HTTP/1.1 "), "{:?}", b.text());
     }
-    Ok(received)
+    Ok(b)
 }
 
 proptest! {
@@ -171,6 +250,7 @@ proptest! {
                 Just(b"3\r\nabc\r\n0\r\n\r\n".to_vec()),
                 Just(b"POST /events HTTP/1.1\r\n".to_vec()),
                 Just(b"GET /events?count=2&interval=1 HTTP/1.0\r\n".to_vec()),
+                Just(b"GET /metrics HTTP/1.1\r\n".to_vec()),
                 prop::collection::vec(any::<u8>(), 0..40),
             ],
             0..24,
@@ -184,37 +264,176 @@ proptest! {
 #[test]
 fn a_flood_of_pipelined_requests_stays_bounded() {
     let request = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
-    let received = run(&request.repeat(5_000), &[]).unwrap();
+    let b = run(&request.repeat(5_000), &[]).unwrap();
     // Every request was answered, in order, while the buffers stayed
-    // within their bounds (checked after every step inside `run`).
-    let answers = received.windows(17).filter(|w| w == b"HTTP/1.1 200 OK\r\n").count();
+    // within their bounds (checked after every step inside `feed`).
+    let answers = b.received.windows(17).filter(|w| w == b"HTTP/1.1 200 OK\r\n").count();
     assert_eq!(answers, 5_000);
 }
 
 #[test]
-fn a_slow_download_on_a_keep_alive_connection_is_not_idle() {
-    let t0 = Instant::now();
-    let dir = std::env::temp_dir().join(format!("sse-server-sm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("big.bin"), vec![7u8; 32 << 20]).unwrap();
-    let mut cx = ctx(t0);
-    cx.www = Www::new(&dir);
-    let (mut client, socket) = pair();
-    let mut conn = Conn::new(socket, 1, false, t0);
-    client.write_all(b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
-    assert_eq!(conn.on_readable(&mut cx, false), Verdict::Continue);
-    assert!(conn.wants_write(), "32 MiB cannot all fit in socket buffers");
-    // 50 s later the client takes some of it: progress.
-    cx.now = t0 + Duration::from_secs(50);
-    let mut sink = Vec::new();
-    drain(&mut client, &mut sink);
-    assert!(!sink.is_empty());
-    assert_eq!(conn.on_writable(&mut cx), Verdict::Continue);
-    // 100 s after the request, but 50 s after the last progress: not idle.
-    cx.now = t0 + Duration::from_secs(100);
-    assert_eq!(conn.on_timer(&mut cx), Verdict::Continue);
-    // 60 s with no progress at all: now it is.
-    cx.now = t0 + Duration::from_secs(111);
-    assert!(matches!(conn.on_timer(&mut cx), Verdict::Close(_)));
-    let _ = std::fs::remove_dir_all(&dir);
+fn one_turn_answers_a_bounded_number_of_requests() {
+    use sse_server::config::MAX_REQUESTS_PER_TURN;
+    let mut b = Bench::project();
+    let burst = b"GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n".repeat(100);
+    let (mut env, conn) = b.env();
+    // All of it arrives in one read: only a turn's worth is answered.
+    assert_eq!(conn.on_input(&burst, &mut env), Verdict::Again);
+    assert!(conn.budget_spent(env.turn) && !conn.wants_read(env.turn) && !conn.can_resume(env.turn));
+    b.settle(usize::MAX);
+    let answered = |b: &Bench| b.received.windows(17).filter(|w| w == b"HTTP/1.1 200 OK\r\n").count();
+    assert_eq!(answered(&b), MAX_REQUESTS_PER_TURN);
+    // The next turn, the next share.
+    b.turn += 1;
+    let (mut env, conn) = b.env();
+    assert!(conn.can_resume(env.turn));
+    assert_eq!(conn.on_input(&[], &mut env), Verdict::Again);
+    b.settle(usize::MAX);
+    assert_eq!(answered(&b), 2 * MAX_REQUESTS_PER_TURN);
+}
+
+#[test]
+fn the_head_timer_of_a_later_request_counts_from_its_first_byte() {
+    let mut b = Bench::project();
+    let t0 = b.now;
+    b.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", &[]).unwrap();
+    assert!(b.text().starts_with("HTTP/1.1 200 OK\r\n"));
+    b.received.clear();
+    // Idle between requests: no head timer runs.
+    assert_eq!(b.conn.deadline(TIMEOUTS), Some(t0 + IDLE_TIMEOUT));
+    assert_eq!(b.tick(t0 + HEAD_TIMEOUT * 2, 0), Verdict::Continue);
+    assert!(b.received.is_empty());
+    // The first byte of the next request, 30 s later, starts it.
+    b.now = t0 + Duration::from_secs(30);
+    b.feed(b"G", &[]).unwrap();
+    let first_byte = b.now;
+    assert_eq!(b.conn.deadline(TIMEOUTS), Some(first_byte + HEAD_TIMEOUT));
+    assert_eq!(b.tick(first_byte + HEAD_TIMEOUT - Duration::from_millis(1), 0), Verdict::Continue);
+    assert!(b.received.is_empty());
+    b.tick(first_byte + HEAD_TIMEOUT, 0);
+    assert!(b.text().starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{}", b.text());
+    assert!(b.text().contains("\r\nConnection: close\r\n"));
+    // Then a lingering close: 2 s of reading and dropping, then the end.
+    assert!(b.shut && b.closed.is_none());
+    assert_eq!(b.tick(first_byte + HEAD_TIMEOUT + LINGER_TIMEOUT, 0), Verdict::Close(None));
+}
+
+#[test]
+fn the_head_timer_of_a_new_connection_counts_from_its_opening() {
+    let mut b = Bench::project();
+    let t0 = b.now;
+    b.now = t0 + Duration::from_secs(9);
+    b.feed(b"GET /events HTTP/1.1\r\n", &[]).unwrap();
+    assert_eq!(b.conn.deadline(TIMEOUTS), Some(t0 + HEAD_TIMEOUT));
+    b.tick(t0 + HEAD_TIMEOUT, 0);
+    assert!(b.text().starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{}", b.text());
+}
+
+#[test]
+fn content_that_stops_coming_gets_408_ten_seconds_after_its_head() {
+    let mut b = Bench::project();
+    let t0 = b.now;
+    b.now = t0 + Duration::from_secs(3);
+    b.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe", &[]).unwrap();
+    assert!(b.received.is_empty(), "the answer waits for the content");
+    assert_eq!(b.tick(t0 + Duration::from_secs(12), 0), Verdict::Continue);
+    b.tick(t0 + Duration::from_secs(13), 0);
+    assert!(b.text().starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{}", b.text());
+    // One request, one response: the 405 it would have had is not sent.
+    assert_eq!(b.text().matches("HTTP/1.1 ").count(), 1);
+}
+
+#[test]
+fn an_idle_connection_is_closed_quietly() {
+    let mut b = Bench::project();
+    let t0 = b.now;
+    b.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", &[]).unwrap();
+    assert_eq!(b.tick(t0 + IDLE_TIMEOUT - Duration::from_millis(1), 0), Verdict::Continue);
+    assert_eq!(b.tick(t0 + IDLE_TIMEOUT, 0), Verdict::Close(None));
+}
+
+/// A www directory holding one large file; removed when dropped.
+struct BigFile(std::path::PathBuf);
+
+impl BigFile {
+    fn new(tag: &str) -> BigFile {
+        let dir = std::env::temp_dir().join(format!("sse-server-sm-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("big.bin"), vec![7u8; 4 << 20]).unwrap();
+        BigFile(dir)
+    }
+}
+
+impl Drop for BigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_download_the_client_takes_slowly_is_not_idle() {
+    let dir = BigFile::new("slow");
+    let mut b = Bench::new(&dir.0);
+    let t0 = b.now;
+    let (mut env, conn) = b.env();
+    conn.on_input(b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n", &mut env);
+    assert_eq!(b.metrics.downloads, 1);
+    // The client takes a little; the socket is then full.
+    b.settle(100_000);
+    b.conn.blocked(2_000_000);
+    // 60 s with no writable event, but the kernel's queue shrank: the
+    // client is taking bytes, so the connection is not idle.
+    assert_eq!(b.tick_reading(t0 + IDLE_TIMEOUT, 1_500_000, 0), Verdict::Continue);
+    assert_eq!(b.conn.deadline(TIMEOUTS), Some(t0 + IDLE_TIMEOUT * 2));
+    assert_eq!(b.tick_reading(t0 + IDLE_TIMEOUT * 2, 900_000, 0), Verdict::Continue);
+    // Progress through our own writes counts the same: the socket took
+    // 10 kB more and is full again.
+    let wrote = t0 + IDLE_TIMEOUT * 2 + Duration::from_secs(50);
+    b.now = wrote;
+    b.settle(10_000);
+    b.conn.blocked(900_000);
+    assert_eq!(b.conn.deadline(TIMEOUTS), Some(wrote + IDLE_TIMEOUT));
+    assert_eq!(b.tick_reading(t0 + IDLE_TIMEOUT * 3, 900_000, 0), Verdict::Continue);
+    // Then the client stalls: the same queue one period after the last
+    // progress ends it.
+    assert_eq!(b.tick_reading(wrote + IDLE_TIMEOUT, 900_000, 0), Verdict::Close(None));
+    drop(b);
+}
+
+#[test]
+fn a_stalled_download_is_closed_after_one_idle_period() {
+    let dir = BigFile::new("stalled");
+    let mut b = Bench::new(&dir.0);
+    let t0 = b.now;
+    let (mut env, conn) = b.env();
+    conn.on_input(b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n", &mut env);
+    b.settle(3_000_000);
+    b.conn.blocked(2_500_000);
+    assert_eq!(b.tick_reading(t0 + IDLE_TIMEOUT, 2_500_000, 0), Verdict::Close(None));
+    // The file's descriptor is given back when the connection goes.
+    let Bench { conn, mut metrics, mut streams, .. } = b;
+    assert_eq!(metrics.downloads, 1);
+    conn.finish(None, &mut metrics, &mut streams);
+    assert_eq!(metrics.downloads, 0);
+}
+
+#[test]
+fn a_stream_ticks_on_its_schedule_and_ends_at_its_count() {
+    let mut b = Bench::project();
+    let t0 = b.now;
+    let (mut env, conn) = b.env();
+    assert_eq!(
+        conn.on_input(b"GET /events?interval=100&count=2 HTTP/1.1\r\nHost: h\r\n\r\n", &mut env),
+        Verdict::Started
+    );
+    b.settle(usize::MAX);
+    let id = b.conn.stream().map(|s| s.id);
+    assert_eq!(id, Some(1));
+    assert_eq!(b.conn.deadline(TIMEOUTS), Some(t0 + Duration::from_millis(100)));
+    b.tick(t0 + Duration::from_millis(100), 0);
+    b.tick(t0 + Duration::from_millis(200), 0);
+    assert!(b.text().ends_with("id: 1-2\ndata: Server says hi! (event #2 of connection #1)\n\n"), "{}", b.text());
+    // The last event is out: the write side is shut and the stream ends.
+    assert_eq!(b.closed, Some(Verdict::Close(Some(sse_server::metrics::StreamEnd::Count))));
+    assert_eq!(b.metrics.events, 2);
 }

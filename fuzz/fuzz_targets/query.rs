@@ -1,38 +1,41 @@
 //! The pure parsers a request's target and fields go through after
-//! `http::parse`: `sse::parse_query`, `sse::parse_last_event_id` (and
-//! `sse::parse_decimal`), `uri::check_target`, `uri::path_and_query`,
-//! `uri::check_host` and `uri::decode_path`. The whole input goes to each.
+//! `http::parse`: `demo::parse_query`, `sse::parse_last_event_id` (and
+//! `ascii::parse_decimal`), `uri::check_target`, `uri::path_and_query`,
+//! `uri::check_host` and `ascii::percent_decode`. The whole input goes to
+//! each.
 //!
 //! Checked, besides "no panic":
 //! - `parse_decimal` agrees with `u64::from_str` on inputs without a sign;
 //! - `parse_last_event_id` gives back the numbers of `C-N` it was given;
 //! - `parse_query` values are within the contract's ranges;
 //! - a target `check_target` accepts holds only target bytes, splits into
-//!   a path that starts with `/`, and that path decodes unless it has `%00`,
-//!   to one byte per `%XX` or plain byte.
+//!   a path that starts with `/`, and that path decodes to one byte per
+//!   `%XX` or plain byte.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sse_server::config::{MAX_EVENT_SIZE, MAX_INTERVAL_MS};
+use sse_server::ascii::{parse_decimal, percent_decode};
+use sse_server::stream::demo;
 use sse_server::{sse, uri};
 
 fuzz_target!(|data: &[u8]| {
     // Numbers.
     let std =
         if data.iter().all(u8::is_ascii_digit) { std::str::from_utf8(data).unwrap().parse::<u64>().ok() } else { None };
-    assert_eq!(sse::parse_decimal(data), std);
+    assert_eq!(parse_decimal(data), std);
 
     // Last-Event-ID.
     if let Some((c, n)) = sse::parse_last_event_id(data) {
         let dash = data.iter().position(|&b| b == b'-').unwrap();
-        assert_eq!(sse::parse_decimal(&data[..dash]), Some(c));
-        assert_eq!(sse::parse_decimal(&data[dash + 1..]), Some(n));
+        assert_eq!(parse_decimal(&data[..dash]), Some(c));
+        assert_eq!(parse_decimal(&data[dash + 1..]), Some(n));
         assert_eq!(sse::parse_last_event_id(format!("{c}-{n}").as_bytes()), Some((c, n)));
     }
 
     // The /events query.
-    if let Ok(p) = sse::parse_query(data) {
+    if let Ok(p) = demo::parse_query(data) {
         if let Some(i) = p.interval {
             assert!((1..=u128::from(MAX_INTERVAL_MS)).contains(&i.as_millis()), "{i:?}");
         }
@@ -51,15 +54,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(path.first() == Some(&b'/'), "path {path:?}");
             assert!(path.len() + query.len() <= data.len());
             let escapes = path.iter().filter(|&&b| b == b'%').count();
-            let nul = path.windows(3).any(|w| w == b"%00");
-            match uri::decode_path(path) {
-                Some(d) => {
-                    assert!(!nul);
-                    assert_eq!(d.len(), path.len() - 2 * escapes);
-                }
-                None => assert!(nul, "checked path {path:?} does not decode"),
+            match percent_decode(path) {
+                Some(d) => assert_eq!(d.len(), path.len() - 2 * escapes),
+                None => panic!("checked path {path:?} does not decode"),
             }
         }
     }
-    let _ = uri::decode_path(data);
+    let _ = percent_decode(data);
 });

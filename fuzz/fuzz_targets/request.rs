@@ -1,5 +1,5 @@
-//! The request path of one connection, as `conn::Conn::handle_input` walks
-//! it: `http::parse` a head, then `body::Body::feed` its content, then the
+//! The request path of one connection, as `conn::Conn::handle` walks it:
+//! `http::parse` a head, then `content::Content::feed` its content, then the
 //! next pipelined head, until the bytes run out or one is refused.
 //!
 //! Input: byte 0 is the largest piece content is fed in (0: all at once),
@@ -12,17 +12,18 @@
 //! - `Partial` only below `MAX_HEAD` bytes, and a prefix of a partial head
 //!   is partial too; errors carry one of the statuses the contract names;
 //! - `feed` never consumes more than it is given, consumes all of it unless
-//!   the content has ended (else `handle_input` would spin), and gives the
+//!   the content has ended (else `handle` would spin), and gives the
 //!   same outcome (bytes used, end, or the same error) whether the content
 //!   comes in pieces or at once; a `Content-Length` body ends at its length.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sse_server::body::Body;
+use sse_server::content::Content;
 use sse_server::config::{MAX_CONTENT, MAX_HEAD};
 use sse_server::http::{self, Framing, HttpError, Method, Status, Version};
-use sse_server::{sse, uri};
+use sse_server::stream::demo;
+use sse_server::{ascii, sse, uri};
 
 /// Piece sizes for feeding content: 1..=max, from a small xorshift.
 struct Pieces {
@@ -93,18 +94,18 @@ fuzz_target!(|data: &[u8]| {
             Some(p) => {
                 assert!(p.first() == Some(&b'/'), "path {p:?}");
                 assert!(p.iter().chain(req.query).all(|&b| uri::is_target_byte(b)));
-                let _ = uri::decode_path(p);
+                let _ = ascii::percent_decode(p);
             }
         }
         if let Some(id) = req.last_event_id {
             assert!(!id.first().is_some_and(is_ows) && !id.last().is_some_and(is_ows), "id {id:?}");
             let _ = sse::parse_last_event_id(id);
         }
-        let _ = sse::parse_query(req.query);
+        let _ = demo::parse_query(req.query);
         at += h;
 
         // Its content, in pieces and at once.
-        let Some(mut body) = Body::new(req.framing) else { continue };
+        let Some(mut body) = Content::new(req.framing) else { continue };
         let rest = &input[at..];
         let whole = body.clone().feed(rest);
         if let Framing::Length(n) = req.framing {

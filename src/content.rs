@@ -1,7 +1,7 @@
 //! Request content, read to its end and dropped (RFC 9112 §6 and §7.1).
 //!
 //! No route takes content, but it has to be read exactly so that the next
-//! pipelined request starts at the right byte. `Body::feed` consumes what it
+//! pipelined request starts at the right byte. `Content::feed` consumes what it
 //! can of the bytes given and keeps only a few counters: content is never
 //! held in memory. The chunked decoder is a byte-level state machine that
 //! checks chunk sizes, extensions and trailer fields against the grammar,
@@ -12,7 +12,7 @@ use crate::http::{Framing, HttpError};
 use crate::uri::is_tchar;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body {
+pub enum Content {
     /// Bytes of content still to come.
     Length(u64),
     Chunked(Chunked),
@@ -77,14 +77,14 @@ fn bad(why: &'static str) -> HttpError {
     HttpError { status: 400, why }
 }
 
-impl Body {
+impl Content {
     /// The reader for a request's framing; `None` when it has no content.
-    pub fn new(framing: Framing) -> Option<Body> {
+    pub fn new(framing: Framing) -> Option<Content> {
         match framing {
             Framing::None | Framing::Length(0) => None,
-            Framing::Length(n) => Some(Body::Length(n)),
+            Framing::Length(n) => Some(Content::Length(n)),
             Framing::Chunked => {
-                Some(Body::Chunked(Chunked { state: State::Size { digits: 0, value: 0 }, total: 0, run: 0 }))
+                Some(Content::Chunked(Chunked { state: State::Size { digits: 0, value: 0 }, total: 0, run: 0 }))
             }
         }
     }
@@ -94,12 +94,12 @@ impl Body {
     /// belongs to the next request.
     pub fn feed(&mut self, data: &[u8]) -> Result<(usize, bool), HttpError> {
         match self {
-            Body::Length(left) => {
+            Content::Length(left) => {
                 let n = (*left).min(data.len() as u64);
                 *left -= n;
                 Ok((n as usize, *left == 0))
             }
-            Body::Chunked(c) => c.feed(data),
+            Content::Chunked(c) => c.feed(data),
         }
     }
 }
@@ -235,12 +235,12 @@ mod tests {
     use super::*;
 
     fn run(body: &[u8]) -> Result<(usize, bool), HttpError> {
-        let mut b = Body::new(Framing::Chunked).unwrap();
+        let mut b = Content::new(Framing::Chunked).unwrap();
         b.feed(body)
     }
 
     fn run_bytewise(body: &[u8]) -> Result<(usize, bool), HttpError> {
-        let mut b = Body::new(Framing::Chunked).unwrap();
+        let mut b = Content::new(Framing::Chunked).unwrap();
         for (i, byte) in body.iter().enumerate() {
             let (n, done) = b.feed(std::slice::from_ref(byte))?;
             assert_eq!(n, 1);
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn chunked_totals_over_the_limit_are_413() {
-        let mut b = Body::new(Framing::Chunked).unwrap();
+        let mut b = Content::new(Framing::Chunked).unwrap();
         let chunk = [b'x'; 0x8000];
         let mut feed = |d: &[u8]| b.feed(d).map_err(|e| e.status);
         assert_eq!(feed(b"8000\r\n"), Ok((6, false)));
@@ -322,10 +322,10 @@ mod tests {
 
     #[test]
     fn content_length_bodies() {
-        let mut b = Body::new(Framing::Length(5)).unwrap();
+        let mut b = Content::new(Framing::Length(5)).unwrap();
         assert_eq!(b.feed(b"he"), Ok((2, false)));
         assert_eq!(b.feed(b"lloGET"), Ok((3, true)));
-        assert_eq!(Body::new(Framing::Length(0)), None);
-        assert_eq!(Body::new(Framing::None), None);
+        assert_eq!(Content::new(Framing::Length(0)), None);
+        assert_eq!(Content::new(Framing::None), None);
     }
 }

@@ -1,0 +1,174 @@
+//! The socket side of a connection: the one place that reads from and
+//! writes to a client socket, draining each until `WouldBlock` (mio is
+//! edge-triggered: a partial drain means no further event).
+//!
+//! `pump` alternates between the two: write what the connection has
+//! produced (refilling from a file being sent), hand what is read to the
+//! connection, and stop when the socket is drained, when back-pressure
+//! holds (wait for a writable event), or when the connection's budget for
+//! this turn is spent (`Verdict::Again`). What always holds: a connection
+//! that says `wants_read` is false is not read, so its input stays bounded.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+
+use mio::net::TcpStream;
+
+use crate::config::READ_CHUNK;
+use crate::conn::{Conn, Env, Verdict};
+use crate::output::Refill;
+
+/// A connection's socket and what the loop knows of it.
+pub struct Link {
+    pub socket: TcpStream,
+    /// Tells this connection from earlier and later owners of its slot.
+    pub serial: u32,
+    /// The socket may hold input not read yet (no new event will say so).
+    pub readable: bool,
+    /// `WRITABLE` interest is registered.
+    pub writable: bool,
+}
+
+impl Link {
+    pub fn new(socket: TcpStream, serial: u32) -> Link {
+        Link { socket, serial, readable: false, writable: false }
+    }
+}
+
+/// A readiness event: `hup` when the peer closed or the socket failed (the
+/// end is then read at once rather than on a later event).
+pub fn on_ready(
+    conn: &mut Conn,
+    link: &mut Link,
+    env: &mut Env,
+    buf: &mut Vec<u8>,
+    readable: bool,
+    hup: bool,
+) -> Verdict {
+    link.readable |= readable || hup;
+    pump(conn, link, env, buf, hup)
+}
+
+/// The connection's deadline has come.
+pub fn on_timer(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u8>) -> Verdict {
+    let socket = &link.socket;
+    match conn.on_timer(env, || crate::sys::unsent(socket).unwrap_or(0)) {
+        Verdict::Close(end) => Verdict::Close(end),
+        Verdict::Continue | Verdict::Again | Verdict::Started => pump(conn, link, env, buf, false),
+    }
+}
+
+/// Moves bytes until nothing more can move now.
+pub fn pump(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u8>, hup: bool) -> Verdict {
+    loop {
+        if let Err(v) = flush(conn, link, env) {
+            return v;
+        }
+        if let v @ Verdict::Close(_) = conn.after_write() {
+            return v;
+        }
+        if conn.wants_shutdown() {
+            let ok = link.socket.shutdown(Shutdown::Write).is_ok();
+            match conn.on_shutdown(ok, env.now) {
+                v @ Verdict::Close(_) => return v,
+                // Lingering: read and drop until EOF, which may be there.
+                _ => link.readable = true,
+            }
+        }
+        let verdict = if conn.can_resume(env.turn) {
+            conn.on_input(&[], env)
+        } else if !link.readable {
+            break;
+        } else if !conn.wants_read(env.turn) {
+            if conn.budget_spent(env.turn) {
+                return Verdict::Again;
+            }
+            // Back-pressure: the writable event that drains the output
+            // brings the connection back here.
+            break;
+        } else {
+            read(conn, link, env, buf, hup)
+        };
+        match verdict {
+            Verdict::Continue => {}
+            Verdict::Close(end) => return Verdict::Close(end),
+            // Let the head out, then tell the loop; it calls again for
+            // whatever input followed the stream's request.
+            Verdict::Started => {
+                return match flush(conn, link, env) {
+                    Ok(()) => Verdict::Started,
+                    Err(v) => v,
+                };
+            }
+            Verdict::Again => {
+                return match flush(conn, link, env) {
+                    Ok(()) => Verdict::Again,
+                    Err(v) => v,
+                };
+            }
+        }
+    }
+    Verdict::Continue
+}
+
+/// One `read`, handed to the connection.
+fn read(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u8>, hup: bool) -> Verdict {
+    buf.resize(READ_CHUNK, 0);
+    match link.socket.read(buf) {
+        Ok(0) => {
+            link.readable = false;
+            conn.on_eof(env.now)
+        }
+        Ok(n) => {
+            // A read shorter than the buffer emptied the socket, and any
+            // byte that arrives later raises a new event: the `read` that
+            // would only say `WouldBlock` is skipped, except when the peer
+            // has closed: then EOF is read to notice it now.
+            if n < buf.len() && !hup {
+                link.readable = false;
+            }
+            conn.on_input(crate::ascii::before(buf, n), env)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            link.readable = false;
+            Verdict::Continue
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Verdict::Continue,
+        Err(e) => conn.on_error(&e),
+    }
+}
+
+/// Writes pending output, and the rest of a file, until done or the
+/// socket is full.
+fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<(), Verdict> {
+    loop {
+        match conn.output().refill() {
+            Refill::Ok => {}
+            Refill::FileDone => env.metrics.downloads = env.metrics.downloads.saturating_sub(1),
+            Refill::FileFailed => {
+                env.metrics.downloads = env.metrics.downloads.saturating_sub(1);
+                return Err(Verdict::Close(None));
+            }
+        }
+        let pending = conn.output().pending();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        match link.socket.write(pending) {
+            Ok(n) => {
+                env.metrics.bytes += n as u64;
+                conn.sent(n, env.now);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if conn.watches_stalls()
+                    && let Some(q) = crate::sys::unsent(&link.socket)
+                {
+                    conn.blocked(q);
+                }
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(conn.on_error(&e)),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The one home of a stream's life: its start (a connection number, the
+//! `connected`/`resumed` log line, the counts) and its end (the reason, its
+//! log line, the counts).
+//!
+//! What always holds: every stream that `start` made is passed to `end`
+//! exactly once, by the loop when it closes the connection that holds it,
+//! so `sse_open_streams` is `start`s minus `end`s and every stream that was
+//! logged as connected or resumed is logged as ended.
+
+use std::time::Instant;
+
+use crate::metrics::{Metrics, StreamEnd};
+use crate::stream::{Client, Stream, StreamStart};
+
+#[derive(Debug)]
+pub struct Streams {
+    /// The next new stream's connection number.
+    next: u64,
+}
+
+impl Default for Streams {
+    fn default() -> Streams {
+        Streams { next: 1 }
+    }
+}
+
+impl Streams {
+    /// A stream the route decided on begins at `now`.
+    pub fn start(&mut self, start: StreamStart, now: Instant, metrics: &mut Metrics) -> Stream {
+        let id = match start.client {
+            Client::Resumed { id, seen } => {
+                metrics.streams_resumed += 1;
+                log::info!("Client resumed event stream (connection #{id}, Last-Event-Id: {id}-{seen})");
+                id
+            }
+            Client::New { last_event_id } => {
+                let id = self.next;
+                self.next += 1;
+                metrics.streams_new += 1;
+                log::info!(
+                    "Client connected to event stream (connection #{id}, Last-Event-Id: {})",
+                    last_event_id.as_deref().unwrap_or("none")
+                );
+                id
+            }
+        };
+        metrics.open_streams += 1;
+        Stream::new(id, start.source, now)
+    }
+
+    /// The stream has ended for `why`; `unsent` bytes of it were still
+    /// waiting for the kernel.
+    pub fn end(&mut self, stream: &Stream, why: StreamEnd, unsent: usize, metrics: &mut Metrics) {
+        metrics.stream_ended(why);
+        let c = stream.id;
+        match why {
+            StreamEnd::Client => log::info!("Client disconnected from event stream (connection #{c})"),
+            StreamEnd::Count => log::info!("Event stream ended after its last event (connection #{c})"),
+            StreamEnd::Slow => {
+                log::warn!(
+                    "Slow consumer: closing event stream (connection #{c}, {unsent} bytes not taken by the kernel)"
+                )
+            }
+            StreamEnd::Error => log::warn!("Event stream closed on a socket error (connection #{c})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::demo::{Demo, DemoParams};
+    use std::time::Duration;
+
+    fn start(client: Client) -> StreamStart {
+        let source = Demo::new(0, &DemoParams::default(), Duration::from_secs(1), Instant::now());
+        StreamStart { source: Box::new(source), client }
+    }
+
+    #[test]
+    fn numbers_counts_and_ends() {
+        let mut streams = Streams::default();
+        let mut m = Metrics::default();
+        let now = Instant::now();
+        let a = streams.start(start(Client::New { last_event_id: None }), now, &mut m);
+        let b = streams.start(start(Client::Resumed { id: 77, seen: 3 }), now, &mut m);
+        let c = streams.start(start(Client::New { last_event_id: Some("x".into()) }), now, &mut m);
+        assert_eq!((a.id, b.id, c.id), (1, 77, 2));
+        assert_eq!((m.streams_new, m.streams_resumed, m.open_streams), (2, 1, 3));
+        for (s, why) in [(&a, StreamEnd::Client), (&b, StreamEnd::Slow), (&c, StreamEnd::Count)] {
+            streams.end(s, why, 0, &mut m);
+        }
+        assert_eq!(m.open_streams, 0);
+    }
+}
