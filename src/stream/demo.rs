@@ -1,8 +1,9 @@
 //! The demo's stream kind: "Server says hi!" on a timer, numbered so that
 //! a client resumes with no gap and no repeat (`GET /events`).
 //!
-//! Event N of a stream is due at `origin + (N - base) × interval`, computed
-//! from the origin each time, so lateness never accumulates (fixed rate).
+//! Event N of a stream is due at `start + (N - seen) × interval`: each due
+//! time is the last one plus the interval, never the time it was actually
+//! sent, so lateness never accumulates (fixed rate).
 //! The knobs a client sets in the query (`interval`, `count`, `size`) are
 //! read here too.
 
@@ -94,52 +95,35 @@ pub fn write_event(out: &mut Vec<u8>, c: u64, n: u64, size: usize) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// A demo stream: 40 bytes, held by every open `/events` stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Demo {
     /// The number N of the next event.
     next: u64,
-    /// The last event the client had seen when this stream started.
-    base: u64,
-    count: Option<u64>,
-    interval: Duration,
-    origin: Instant,
+    /// The last event: `count`, or 2^64-1 (the last there can be).
+    last: u64,
+    interval_ms: u32,
     size: u32,
-    /// `due_of(next)`, computed once per event rather than on every tick
-    /// and every re-arm of the timer; `None` once the last event is sent.
+    /// When event `next` is due; `None` once the last event is sent. Each
+    /// event's time is the one before plus the interval, in exact integer
+    /// nanoseconds: `start + N × interval`, with no drift (fixed rate).
     next_due: Option<Instant>,
 }
-
-/// Past this, a due time is as good as never (and adding it to an
-/// `Instant` cannot overflow).
-const FAR: Duration = Duration::from_secs(1 << 40);
 
 impl Demo {
     /// A stream whose client has seen events up to `seen` (0 for a new
     /// client), started at `now`.
     pub fn new(seen: u64, params: &DemoParams, default_interval: Duration, now: Instant) -> Demo {
-        let mut d = Demo {
+        let interval = params.interval.unwrap_or(default_interval);
+        let interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX);
+        let next_due = if seen == u64::MAX { None } else { now.checked_add(interval) };
+        Demo {
             next: seen.saturating_add(1),
-            base: seen,
-            count: params.count,
-            interval: params.interval.unwrap_or(default_interval),
-            origin: now,
+            last: params.count.unwrap_or(u64::MAX),
+            interval_ms,
             size: params.size as u32,
-            next_due: None,
-        };
-        d.next_due = Some(d.due_of_next());
-        d
-    }
-
-    /// When event `next` is due, from the origin (fixed rate).
-    fn due_of_next(&self) -> Instant {
-        let k = u128::from(self.next - self.base);
-        let nanos = self.interval.as_nanos().saturating_mul(k);
-        let offset = if nanos >= FAR.as_nanos() {
-            FAR
-        } else {
-            Duration::new((nanos / 1_000_000_000) as u64, (nanos % 1_000_000_000) as u32)
-        };
-        self.origin + offset
+            next_due,
+        }
     }
 }
 
@@ -149,18 +133,17 @@ impl Source for Demo {
     }
 
     fn emit(&mut self, id: u64, _now: Instant, out: &mut Vec<u8>) -> Emitted {
-        if self.next_due.is_none() {
-            return Emitted::default();
-        }
+        let Some(due) = self.next_due else { return Emitted::default() };
         write_event(out, id, self.next, self.size as usize);
         // Event 2^64-1 is the last there can be: the stream ends there as
         // if its count were reached (else `next` could not move on).
-        let finished = self.count == Some(self.next) || self.next == u64::MAX;
+        let finished = self.next >= self.last;
         if finished {
             self.next_due = None;
         } else {
             self.next += 1;
-            self.next_due = Some(self.due_of_next());
+            // Past what an `Instant` holds, the next event never comes.
+            self.next_due = due.checked_add(Duration::from_millis(u64::from(self.interval_ms)));
         }
         Emitted { events: 1, finished }
     }
@@ -216,7 +199,7 @@ mod tests {
     fn resumed_streams_continue_after_the_last_id() {
         let t0 = Instant::now();
         let s = Demo::new(41, &params(100, Some(43)), 2500 * MS, t0);
-        assert_eq!(s.next, 42);
+        assert_eq!((s.next, s.last), (42, 43));
         assert_eq!(s.due(), Some(t0 + 100 * MS));
     }
 
@@ -235,12 +218,15 @@ mod tests {
         let t0 = Instant::now();
         let s = Demo::new(u64::MAX - 1, &params(3_600_000, None), 2500 * MS, t0);
         assert_eq!(s.due(), Some(t0 + 3_600_000 * MS));
-        let mut s = Demo::new(0, &params(3_600_000, None), 2500 * MS, t0);
-        s.next = u64::MAX;
-        assert_eq!(s.due_of_next(), t0 + FAR);
-        // The last possible event ends the stream.
+        // The last possible event ends the stream; after it, nothing is due.
+        let mut s = s;
         let mut out = Vec::new();
-        assert!(s.emit(1, t0, &mut out).finished);
+        assert_eq!(s.emit(1, t0, &mut out), Emitted { events: 1, finished: true });
+        assert_eq!(s.due(), None);
+        assert_eq!(s.emit(1, t0, &mut out), Emitted::default());
+        // A client that saw that last event has nothing to come.
+        assert_eq!(Demo::new(u64::MAX, &params(10, None), 2500 * MS, t0).due(), None);
+        assert_eq!(std::mem::size_of::<Demo>(), 40);
     }
 
     #[test]
