@@ -39,6 +39,9 @@ pub const READ_CHUNK: usize = 16 * 1024;
 /// one client can hold the others up.
 pub const READ_BUDGET: usize = 64 * 1024;
 pub const MAX_REQUESTS_PER_TURN: usize = 16;
+/// Bytes written to one connection per loop turn: a client that takes a
+/// large file as fast as it comes waits for the next turn past this.
+pub const WRITE_BUDGET: usize = 256 * 1024;
 /// Files up to this size are kept in memory between requests (checked
 /// against the disk on every request), at most this many of them.
 pub const MAX_CACHED_FILE: usize = 64 * 1024;
@@ -58,7 +61,9 @@ pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// server is full. Past these, connections wait in the listen backlog.
 pub const FULL_RESERVE: usize = 8;
 /// Descriptors kept back from the open-file limit for the process itself:
-/// stdio, the poll instance, the listener, and files being served.
+/// stdio, the poll instance, the timerfd, the listener, the log, the www
+/// directory, and a small file read while it is cached. (Large files
+/// being sent count against `--max-connections`, as connections do.)
 pub const RESERVED_FDS: usize = 16;
 /// When `accept` fails for lack of descriptors or memory, it is tried again
 /// after this long (edge-triggered readiness would never say so again).

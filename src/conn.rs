@@ -184,7 +184,11 @@ impl Conn {
     pub fn stream(&self) -> Option<&Stream> {
         match &self.state {
             State::Streaming(s) | State::Ending { stream: s, .. } => Some(s),
-            _ => None,
+            State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => None,
         }
     }
 
@@ -452,10 +456,7 @@ impl Conn {
         let progress = if self.queued == NO_BASELINE { q > 0 } else { q < self.queued };
         self.queued = q;
         if progress {
-            match &mut self.state {
-                State::Idle { since } | State::Closing { since } | State::Ending { since, .. } => *since = now,
-                _ => {}
-            }
+            self.progress(now);
             return Verdict::Continue;
         }
         let waiting = self.out.len() as u64 + u64::from(q);
@@ -469,9 +470,20 @@ impl Conn {
     pub fn sent(&mut self, n: usize, now: Instant) {
         self.out.consumed(n);
         self.queued = NO_BASELINE;
+        self.progress(now);
+    }
+
+    /// The client took output at `now`: where the deadline is "no output
+    /// taken", it starts again.
+    fn progress(&mut self, now: Instant) {
         match &mut self.state {
             State::Idle { since } | State::Closing { since } | State::Ending { since, .. } => *since = now,
-            _ => {}
+            // A head or content keeps its own timer; a stream has the
+            // slow-consumer rule; lingering ends at its time regardless.
+            State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Streaming(_)
+            | State::Lingering { .. } => {}
         }
     }
 
@@ -491,7 +503,13 @@ impl Conn {
     pub fn after_write(&self) -> Verdict {
         match self.state {
             State::Streaming(_) if self.out.len() > MAX_PENDING_OUTPUT => Verdict::Close(Some(StreamEnd::Slow)),
-            _ => Verdict::Continue,
+            State::Streaming(_)
+            | State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Ending { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => Verdict::Continue,
         }
     }
 
@@ -512,7 +530,12 @@ impl Conn {
                 self.set_state(State::Lingering { until: now + LINGER_TIMEOUT });
                 Verdict::Continue
             }
-            _ => Verdict::Close(None),
+            State::Closing { .. }
+            | State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Streaming(_)
+            | State::Lingering { .. } => Verdict::Close(None),
         }
     }
 

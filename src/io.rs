@@ -14,7 +14,7 @@ use std::net::Shutdown;
 
 use mio::net::TcpStream;
 
-use crate::config::READ_CHUNK;
+use crate::config::{READ_CHUNK, WRITE_BUDGET};
 use crate::conn::{Conn, Env, Verdict};
 use crate::output::Refill;
 
@@ -61,8 +61,13 @@ pub fn on_timer(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u
 /// Moves bytes until nothing more can move now.
 pub fn pump(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u8>, hup: bool) -> Verdict {
     loop {
-        if let Err(v) = flush(conn, link, env) {
-            return v;
+        match flush(conn, link, env) {
+            Err(v) => return v,
+            // A client that takes output as fast as it comes (a file on
+            // loopback) would never see `WouldBlock`: the rest waits for
+            // the next turn, after the others.
+            Ok(Flushed::BudgetSpent) => return Verdict::Again,
+            Ok(Flushed::Done) => {}
         }
         if let v @ Verdict::Close(_) = conn.after_write() {
             return v;
@@ -72,7 +77,7 @@ pub fn pump(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u8>, 
             match conn.on_shutdown(ok, env.now) {
                 v @ Verdict::Close(_) => return v,
                 // Lingering: read and drop until EOF, which may be there.
-                _ => link.readable = true,
+                Verdict::Continue | Verdict::Again | Verdict::Started => link.readable = true,
             }
         }
         let verdict = if conn.can_resume(env.turn) {
@@ -94,15 +99,9 @@ pub fn pump(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u8>, 
             Verdict::Close(end) => return Verdict::Close(end),
             // Let the head out, then tell the loop; it calls again for
             // whatever input followed the stream's request.
-            Verdict::Started => {
+            v @ (Verdict::Started | Verdict::Again) => {
                 return match flush(conn, link, env) {
-                    Ok(()) => Verdict::Started,
-                    Err(v) => v,
-                };
-            }
-            Verdict::Again => {
-                return match flush(conn, link, env) {
-                    Ok(()) => Verdict::Again,
+                    Ok(_) => v,
                     Err(v) => v,
                 };
             }
@@ -138,10 +137,22 @@ fn read(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u8>, hup:
     }
 }
 
-/// Writes pending output, and the rest of a file, until done or the
-/// socket is full.
-fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<(), Verdict> {
+/// How a `flush` ended.
+enum Flushed {
+    /// Nothing left, or the socket is full.
+    Done,
+    /// `WRITE_BUDGET` bytes were written and more could go.
+    BudgetSpent,
+}
+
+/// Writes pending output, and the rest of a file, until done, the socket
+/// is full, or `WRITE_BUDGET` bytes have gone.
+fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<Flushed, Verdict> {
+    let mut written = 0;
     loop {
+        if written >= WRITE_BUDGET {
+            return Ok(Flushed::BudgetSpent);
+        }
         match conn.output().refill() {
             Refill::Ok => {}
             Refill::FileDone => env.metrics.downloads = env.metrics.downloads.saturating_sub(1),
@@ -152,10 +163,11 @@ fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<(), Verdict>
         }
         let pending = conn.output().pending();
         if pending.is_empty() {
-            return Ok(());
+            return Ok(Flushed::Done);
         }
         match link.socket.write(pending) {
             Ok(n) => {
+                written += n;
                 env.metrics.bytes += n as u64;
                 conn.sent(n, env.now);
             }
@@ -165,7 +177,7 @@ fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<(), Verdict>
                 {
                     conn.blocked(q);
                 }
-                return Ok(());
+                return Ok(Flushed::Done);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(conn.on_error(&e)),
