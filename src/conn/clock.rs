@@ -1,0 +1,194 @@
+//! A connection's clock and its end: what happens when its deadline comes
+//! (a tick of its stream, a `408`, an idle or stalled client), when the
+//! kernel takes its output, and when it ends (shutdown, EOF, an error, the
+//! loop removing it).
+//!
+//! What always holds: a client that the kernel is still delivering to is
+//! not idle. Its progress is the output it takes (`sent`), or, when the
+//! kernel holds all of it, the kernel's send queue shrinking between two
+//! looks (`blocked`, then `stall_check`); a client that took nothing for
+//! the idle timeout with output waiting is closed and logged once.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::{Conn, Env, NO_BASELINE, State, Verdict};
+use crate::config::{LINGER_TIMEOUT, MAX_PENDING_OUTPUT};
+use crate::http::HttpError;
+use crate::metrics::{Metrics, StreamEnd};
+use crate::streams::Streams;
+
+impl Conn {
+    /// The deadline has come (or a spurious wake-up). `queued` reads the
+    /// kernel's send queue, asked only when a client may have stalled.
+    pub fn on_timer(&mut self, env: &mut Env, queued: impl FnOnce() -> usize) -> Verdict {
+        let now = env.now;
+        if self.deadline(env.timeouts).is_none_or(|d| now < d) {
+            return Verdict::Continue;
+        }
+        match &mut self.state {
+            State::Idle { .. } => self.stall_check(queued(), now, env.timeouts.idle, None),
+            State::Closing { .. } => self.stall_check(queued(), now, env.timeouts.idle, None),
+            State::Ending { .. } => self.stall_check(queued(), now, env.timeouts.idle, Some(StreamEnd::Count)),
+            State::ReadingHead { .. } => {
+                self.refuse(env, HttpError { status: 408, why: "request head not received within 10 s" })
+            }
+            State::ReadingContent { .. } => {
+                self.refuse(env, HttpError { status: 408, why: "request content not received within 10 s" })
+            }
+            State::Streaming(s) => {
+                let tick = s.tick(now, env.timeouts.heartbeat, self.out.buf());
+                self.out.appended();
+                env.metrics.events += tick.events;
+                env.metrics.heartbeats += tick.heartbeats;
+                if tick.finished
+                    && let State::Streaming(stream) = self.replace_state(State::Lingering { until: now })
+                {
+                    // (Lingering only for the moment the stream is moved.)
+                    self.set_state(State::Ending { stream, since: now });
+                }
+                Verdict::Continue
+            }
+            State::Lingering { .. } => Verdict::Close(None),
+        }
+    }
+
+    /// No output taken and no request for the idle timeout: a client the
+    /// kernel is still delivering to (its send queue shrank) is not idle;
+    /// one that took nothing is closed, and logged once if output waits.
+    fn stall_check(&mut self, queued: usize, now: Instant, idle: Duration, end: Option<StreamEnd>) -> Verdict {
+        let q = u32::try_from(queued).unwrap_or(NO_BASELINE - 1);
+        let progress = if self.queued == NO_BASELINE { q > 0 } else { q < self.queued };
+        self.queued = q;
+        if progress {
+            self.progress(now);
+            return Verdict::Continue;
+        }
+        let waiting = self.out.len() as u64 + u64::from(q);
+        if waiting > 0 {
+            log::warn!("Client stalled: closing the connection ({waiting} bytes not taken in {} ms)", idle.as_millis());
+        }
+        Verdict::Close(end)
+    }
+
+    /// The kernel took `n` bytes of the output: progress.
+    pub fn sent(&mut self, n: usize, now: Instant) {
+        self.out.consumed(n);
+        self.queued = NO_BASELINE;
+        self.progress(now);
+    }
+
+    /// The client took output at `now`: where the deadline is "no output
+    /// taken", it starts again.
+    fn progress(&mut self, now: Instant) {
+        match &mut self.state {
+            State::Idle { since } | State::Closing { since } | State::Ending { since, .. } => *since = now,
+            // A head or content keeps its own timer; a stream has the
+            // slow-consumer rule; lingering ends at its time regardless.
+            State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Streaming(_)
+            | State::Lingering { .. } => {}
+        }
+    }
+
+    /// Whether `io` should note the kernel's send queue when it stops
+    /// taking output (streams have the slow-consumer rule instead).
+    pub fn watches_stalls(&self) -> bool {
+        !matches!(self.state, State::Streaming(_))
+    }
+
+    /// The kernel stopped taking output with `queued` bytes in its queue.
+    pub fn blocked(&mut self, queued: usize) {
+        self.queued = u32::try_from(queued).unwrap_or(NO_BASELINE - 1);
+    }
+
+    /// After output was written: a stream with more than
+    /// `MAX_PENDING_OUTPUT` left is a slow consumer.
+    pub fn after_write(&self) -> Verdict {
+        match self.state {
+            State::Streaming(_) if self.out.len() > MAX_PENDING_OUTPUT => Verdict::Close(Some(StreamEnd::Slow)),
+            State::Streaming(_)
+            | State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Ending { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => Verdict::Continue,
+        }
+    }
+
+    /// Whether the last output is out and the write side should be shut
+    /// down (so the client sees the end of the answer or the stream).
+    pub fn wants_shutdown(&self) -> bool {
+        matches!(self.state, State::Closing { .. } | State::Ending { .. }) && self.out.is_empty()
+    }
+
+    /// The write side was shut down (`ok`) or could not be.
+    pub fn on_shutdown(&mut self, ok: bool, now: Instant) -> Verdict {
+        match self.state {
+            // The stream's end is final once its output is out.
+            State::Ending { .. } => Verdict::Close(Some(StreamEnd::Count)),
+            // Closing at once with unread input would make the kernel
+            // send a reset that can destroy the answer in flight: linger.
+            State::Closing { .. } if ok => {
+                self.set_state(State::Lingering { until: now + LINGER_TIMEOUT });
+                Verdict::Continue
+            }
+            State::Closing { .. }
+            | State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Streaming(_)
+            | State::Lingering { .. } => Verdict::Close(None),
+        }
+    }
+
+    /// Whether `io` must go on reading after a shutdown: lingering reads
+    /// and drops until EOF.
+    pub fn lingering(&self) -> bool {
+        matches!(self.state, State::Lingering { .. })
+    }
+
+    pub fn on_eof(&mut self, now: Instant) -> Verdict {
+        match &self.state {
+            State::Streaming(_) | State::Ending { .. } => Verdict::Close(Some(StreamEnd::Client)),
+            // The client half-closed: it may still read the answer.
+            State::Closing { .. } if !self.out.is_empty() => Verdict::Continue,
+            State::Idle { .. } | State::ReadingHead { .. } | State::ReadingContent { .. } if !self.out.is_empty() => {
+                self.set_state(State::Closing { since: now });
+                Verdict::Continue
+            }
+            State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => Verdict::Close(None),
+        }
+    }
+
+    pub fn on_error(&mut self, e: &io::Error) -> Verdict {
+        let gone = matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe);
+        match self.state {
+            State::Streaming(_) | State::Ending { .. } => {
+                Verdict::Close(Some(if gone { StreamEnd::Client } else { StreamEnd::Error }))
+            }
+            State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => Verdict::Close(None),
+        }
+    }
+
+    /// The connection is being removed: a stream it carries ends for `why`
+    /// (an error when none is given), and a file it was sending is closed.
+    pub fn finish(self, why: Option<StreamEnd>, metrics: &mut Metrics, streams: &mut Streams) {
+        if self.out.has_file() {
+            metrics.downloads = metrics.downloads.saturating_sub(1);
+        }
+        if let Some(s) = self.stream() {
+            streams.end(s, why.unwrap_or(StreamEnd::Error), self.out.len(), metrics);
+        }
+    }
+}
