@@ -1,16 +1,9 @@
-//! What load testers use: the `size` knob, `--reuse-port`, and `/metrics`.
+//! What load testers use (contract §5): the `size` knob, `--reuse-port`,
+//! and every sample of `/metrics`.
 
-mod common;
+use std::process::Command;
 
-use common::{Server, event, get_events};
-
-fn value(text: &str, sample: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {sample} in\n{text}"))
-        .parse()
-        .unwrap()
-}
+use crate::harness::{BIN, Server, WAIT, event, get_events, metric, run};
 
 #[test]
 fn size_pads_each_event() {
@@ -46,7 +39,7 @@ fn reuse_port_shares_the_port_and_any_process_resumes_any_stream() {
     let mut a = Server::start(&["--reuse-port", "--interval", "5", "--log-level", "debug"]);
     let port = a.port().to_string();
     // Without --reuse-port the port is taken.
-    let taken = std::process::Command::new(common::BIN).args(["--port", &port]).output().unwrap();
+    let taken = run(Command::new(BIN).args(["--port", &port]), WAIT);
     assert_eq!(taken.status.code(), Some(1));
     let mut b = Server::start(&["--reuse-port", "--port", &port, "--interval", "5", "--log-level", "debug"]);
     assert_eq!(a.port(), b.port());
@@ -58,22 +51,6 @@ fn reuse_port_shares_the_port_and_any_process_resumes_any_stream() {
         let body = String::from_utf8(c.read_to_eof()).unwrap();
         assert!(body.ends_with("\n\n") && body.contains("id: "), "{body}");
     }
-    // /metrics on the shared port could reach either process: count each
-    // process's own log lines instead.
-    let count = |a: &mut Server, b: &mut Server, needle: &str, total: usize| {
-        let deadline = std::time::Instant::now() + common::WAIT;
-        loop {
-            let n = |s: &mut Server| s.log_so_far().iter().filter(|l| l.contains(needle)).count();
-            let (na, nb) = (n(a), n(b));
-            if na + nb >= total || std::time::Instant::now() > deadline {
-                return (na, nb);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-    };
-    let (na, nb) = count(&mut a, &mut b, "Client connected to event stream", 64);
-    assert_eq!(na + nb, 64);
-    assert!(na > 0 && nb > 0, "one process got them all: {na} and {nb}");
     // Whichever process a reconnect reaches, it goes on where it was.
     for _ in 0..8 {
         let mut c = a.connect();
@@ -82,7 +59,17 @@ fn reuse_port_shares_the_port_and_any_process_resumes_any_stream() {
         let tail = format!("{}{}", event(42, 5), event(42, 6));
         assert!(body.ends_with(&tail), "{body}");
     }
-    let (ra, rb) = count(&mut a, &mut b, "Client resumed event stream (connection #42, Last-Event-Id: 42-4)", 8);
+    // /metrics on the shared port could reach either process: count each
+    // process's own log lines instead, read to the end once both stopped.
+    let (log_a, log_b) = (a.stop().log, b.stop().log);
+    let count = |needle: &str| {
+        let n = |log: &[String]| log.iter().filter(|l| l.contains(needle)).count();
+        (n(&log_a), n(&log_b))
+    };
+    let (na, nb) = count("Client connected to event stream");
+    assert_eq!(na + nb, 64);
+    assert!(na > 0 && nb > 0, "one process got them all: {na} and {nb}");
+    let (ra, rb) = count("Client resumed event stream (connection #42, Last-Event-Id: 42-4)");
     assert_eq!(ra + rb, 8);
 }
 
@@ -107,21 +94,14 @@ fn every_metric_is_exposed_and_counts() {
     shed.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     let r = shed.read_response();
     assert_eq!((r.status(), r.header("Retry-After")), (503, Some("1")));
+    // Refused connections linger (up to 2 s) until their client closes:
+    // they close first, then the stream. Once the server has logged the
+    // stream's end it has seen them go too (epoll reports readiness in the
+    // order it happened), so it is no longer full.
+    drop((_held, c, shed, resumed));
     drop(new);
     server.wait_log("Client disconnected from event stream");
-    // Refused connections linger (up to 2 s) until their client closes.
-    drop((_held, c, shed, resumed));
-    let deadline = std::time::Instant::now() + common::WAIT;
-    let text = loop {
-        let mut c = server.connect();
-        c.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
-        let r = c.read_response();
-        if r.status() == 200 {
-            break String::from_utf8(r.body).unwrap();
-        }
-        assert!(std::time::Instant::now() < deadline, "still full");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
+    let text = server.metrics();
     for name in [
         "sse_open_connections",
         "sse_open_streams",
@@ -139,18 +119,18 @@ fn every_metric_is_exposed_and_counts() {
         assert!(text.contains(&format!("# HELP {name} ")), "HELP {name}");
         assert!(text.contains(&format!("# TYPE {name} ")), "TYPE {name}");
     }
-    assert_eq!(value(&text, "sse_open_streams"), 0);
-    assert_eq!(value(&text, "sse_streams_started_total{kind=\"new\"}"), 1);
-    assert_eq!(value(&text, "sse_streams_started_total{kind=\"resumed\"}"), 1);
-    assert_eq!(value(&text, "sse_streams_ended_total{reason=\"client\"}"), 1);
-    assert_eq!(value(&text, "sse_streams_ended_total{reason=\"count\"}"), 1);
-    assert_eq!(value(&text, "sse_events_sent_total"), 2);
-    assert!(value(&text, "sse_heartbeats_sent_total") >= 1);
-    assert_eq!(value(&text, "sse_responses_total{code=\"404\"}"), 1);
-    assert_eq!(value(&text, "sse_responses_total{code=\"400\"}"), 1);
-    assert!(value(&text, "sse_responses_total{code=\"503\"}") >= 1);
-    assert!(value(&text, "sse_connections_shed_total") >= 1);
-    assert!(value(&text, "sse_bytes_sent_total") > 500);
-    assert!(value(&text, "process_resident_memory_bytes") > 100_000);
-    assert!(value(&text, "process_open_fds") >= 3);
+    assert_eq!(metric(&text, "sse_open_streams"), 0);
+    assert_eq!(metric(&text, "sse_streams_started_total{kind=\"new\"}"), 1);
+    assert_eq!(metric(&text, "sse_streams_started_total{kind=\"resumed\"}"), 1);
+    assert_eq!(metric(&text, "sse_streams_ended_total{reason=\"client\"}"), 1);
+    assert_eq!(metric(&text, "sse_streams_ended_total{reason=\"count\"}"), 1);
+    assert_eq!(metric(&text, "sse_events_sent_total"), 2);
+    assert!(metric(&text, "sse_heartbeats_sent_total") >= 1);
+    assert_eq!(metric(&text, "sse_responses_total{code=\"404\"}"), 1);
+    assert_eq!(metric(&text, "sse_responses_total{code=\"400\"}"), 1);
+    assert!(metric(&text, "sse_responses_total{code=\"503\"}") >= 1);
+    assert!(metric(&text, "sse_connections_shed_total") >= 1);
+    assert!(metric(&text, "sse_bytes_sent_total") > 500);
+    assert!(metric(&text, "process_resident_memory_bytes") > 100_000);
+    assert!(metric(&text, "process_open_fds") >= 3);
 }

@@ -1,11 +1,11 @@
 //! The event stream (contract §3): the head at once, exact events, ids,
 //! the schedule, query parameters, resumption, heartbeats, clients leaving.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{STREAM_HEAD, Server, event, get_events};
+use crate::harness::{
+    Client, Fill, STREAM_HEAD, Server, event, get_events, metric, normalize_date, stream_body, voluntary_switches,
+};
 
 #[test]
 fn the_head_comes_at_once_then_exact_events() {
@@ -13,7 +13,7 @@ fn the_head_comes_at_once_then_exact_events() {
     let mut c = server.connect();
     let asked = Instant::now();
     c.send(&get_events("/events", ""));
-    let head = common::normalize_date(&String::from_utf8(c.read_until(b"\r\n\r\n")).unwrap());
+    let head = normalize_date(&String::from_utf8(c.read_until(b"\r\n\r\n")).unwrap());
     assert_eq!(head, STREAM_HEAD);
     // The head did not wait for the first event (due 300 ms after).
     assert!(asked.elapsed() < Duration::from_millis(300), "head took {:?}", asked.elapsed());
@@ -34,22 +34,9 @@ fn count_ends_the_stream_after_its_last_event() {
     let mut server = Server::start(&[]);
     let mut c = server.connect();
     c.send(&get_events("/events?count=3&interval=20", ""));
-    let all = String::from_utf8(c.read_to_eof()).unwrap();
-    let body = all.strip_prefix_head();
+    let body = stream_body(&c.read_to_eof());
     assert_eq!(body, format!("{}{}{}", event(1, 1), event(1, 2), event(1, 3)));
     server.wait_log("Event stream ended after its last event (connection #1)");
-}
-
-trait StripHead {
-    fn strip_prefix_head(&self) -> String;
-}
-
-impl StripHead for String {
-    fn strip_prefix_head(&self) -> String {
-        let (head, body) = self.split_once("\r\n\r\n").expect("a head");
-        assert_eq!(common::normalize_date(&format!("{head}\r\n\r\n")), STREAM_HEAD);
-        body.to_string()
-    }
 }
 
 #[test]
@@ -80,13 +67,13 @@ fn last_event_id_resumes_the_same_connection() {
     let mut server = Server::start(&[]);
     let mut c = server.connect();
     c.send(&get_events("/events?count=43&interval=10", "Last-Event-ID: 7-41\r\n"));
-    let body = String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head();
+    let body = stream_body(&c.read_to_eof());
     assert_eq!(body, format!("{}{}", event(7, 42), event(7, 43)));
     server.wait_log("Client resumed event stream (connection #7, Last-Event-Id: 7-41)");
     // Resuming does not count as a new client: the next new one is #1.
     let mut d = server.connect();
     d.send(&get_events("/events?count=1&interval=10", ""));
-    assert_eq!(String::from_utf8(d.read_to_eof()).unwrap().strip_prefix_head(), event(1, 1));
+    assert_eq!(stream_body(&d.read_to_eof()), event(1, 1));
 }
 
 #[test]
@@ -111,7 +98,7 @@ fn other_last_event_ids_start_a_new_stream() {
         let mut c = server.connect();
         c.send(&get_events("/events?count=1&interval=1", &format!("Last-Event-ID: {id}\r\n")));
         let n = i as u64 + 1;
-        assert_eq!(String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head(), event(n, 1), "{id:?}");
+        assert_eq!(stream_body(&c.read_to_eof()), event(n, 1), "{id:?}");
         server.wait_log(&format!("Client connected to event stream (connection #{n}, Last-Event-Id: {id})"));
     }
 }
@@ -162,7 +149,7 @@ fn heartbeats_only_on_silent_streams() {
     // A stream with an event every 40 ms is never silent for 100 ms.
     let mut busy = server.connect();
     busy.send(&get_events("/events?interval=40&count=15", ""));
-    let body = String::from_utf8(busy.read_to_eof()).unwrap().strip_prefix_head();
+    let body = stream_body(&busy.read_to_eof());
     let want: String = (1..=15).map(|n| event(2, n)).collect();
     assert_eq!(body, want);
 }
@@ -173,7 +160,7 @@ fn heartbeat_zero_disables_them() {
     let mut c = server.connect();
     c.send(&get_events("/events?count=1", ""));
     // Only the event, no comment before it.
-    assert_eq!(String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head(), event(1, 1));
+    assert_eq!(stream_body(&c.read_to_eof()), event(1, 1));
 }
 
 #[test]
@@ -186,11 +173,9 @@ fn a_client_leaving_is_noticed_at_once() {
     drop(c);
     // The next event would be an hour away: the close itself is noticed.
     server.wait_log("Client disconnected from event stream (connection #1)");
-    let mut m = server.connect();
-    m.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
-    let text = String::from_utf8(m.read_response().body).unwrap();
-    assert!(text.contains("\nsse_open_streams 0\n"), "{text}");
-    assert!(text.contains("sse_streams_ended_total{reason=\"client\"} 1\n"), "{text}");
+    let text = server.metrics();
+    assert_eq!(metric(&text, "sse_open_streams"), 0);
+    assert_eq!(metric(&text, "sse_streams_ended_total{reason=\"client\"}"), 1);
 }
 
 #[test]
@@ -213,14 +198,14 @@ fn head_of_events_starts_no_stream() {
     c.send(b"HEAD /events HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.read_response_to(true).head, STREAM_HEAD);
     c.send(&get_events("/events?count=1&interval=1", ""));
-    assert_eq!(String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head(), event(1, 1));
+    assert_eq!(stream_body(&c.read_to_eof()), event(1, 1));
     server.wait_log("(connection #1, Last-Event-Id: none)");
 }
 
 #[test]
 fn a_thousand_streams_each_get_consecutive_ids() {
     let server = Server::start(&["--log-level", "warn"]);
-    let mut clients: Vec<common::Client> = (0..1000)
+    let mut clients: Vec<Client> = (0..1000)
         .map(|_| {
             let mut c = server.connect();
             c.send(&get_events("/events?interval=50&count=8", ""));
@@ -229,7 +214,7 @@ fn a_thousand_streams_each_get_consecutive_ids() {
         .collect();
     let mut seen = std::collections::HashSet::new();
     for c in &mut clients {
-        let body = String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head();
+        let body = stream_body(&c.read_to_eof());
         let conn: u64 = body
             .lines()
             .find_map(|l| l.strip_prefix("id: "))
@@ -259,7 +244,7 @@ fn the_largest_ids_resume_or_end_as_documented() {
     // The largest C resumes.
     let mut c = server.connect();
     c.send(&get_events("/events?count=2&interval=1", &format!("Last-Event-ID: {max}-1\r\n")));
-    assert_eq!(String::from_utf8(c.read_to_eof()).unwrap().strip_prefix_head(), event(max, 2));
+    assert_eq!(stream_body(&c.read_to_eof()), event(max, 2));
 }
 
 #[test]
@@ -273,9 +258,8 @@ fn the_last_possible_event_ends_the_stream() {
     c.read_until(b"\r\n\r\n");
     assert_eq!(String::from_utf8(c.read_exact_n(event(5, max).len())).unwrap(), event(5, max));
     // Then EOF, not the same event again (bounded: one read, not to EOF).
-    let mut more = [0u8; 256];
-    let n = std::io::Read::read(&mut c.stream, &mut more).unwrap_or(0);
-    assert_eq!(&more[..n], b"", "more after the last event");
+    let end = c.fill(None);
+    assert!(end == Fill::Eof && c.pending().is_empty(), "more after the last event: {end:?}, {:?}", c.pending());
 }
 
 #[test]
@@ -283,7 +267,7 @@ fn head_of_events_over_http_1_0_is_the_head_of_get() {
     let server = Server::start(&[]);
     let mut c = server.connect();
     c.send(b"HEAD /events HTTP/1.0\r\n\r\n");
-    assert_eq!(common::normalize_date(&String::from_utf8(c.read_to_eof()).unwrap()), STREAM_HEAD);
+    assert_eq!(normalize_date(&String::from_utf8(c.read_to_eof()).unwrap()), STREAM_HEAD);
 }
 
 #[test]
@@ -293,18 +277,15 @@ fn an_idle_server_with_an_open_stream_does_not_wake_up() {
     c.send(&get_events("/events?interval=3600000", ""));
     c.read_until(b"\r\n\r\n");
     server.wait_log("Client connected to event stream (connection #1");
-    let switches = |s: &Server| {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
-        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).unwrap().trim().parse::<u64>().unwrap()
-    };
+    // A switch is counted when the thread goes to sleep: let it finish
+    // answering and block in the poll before the window opens (no byte or
+    // log line marks the server going to sleep, so this cannot be awaited).
+    std::thread::sleep(Duration::from_millis(200));
+    let before = voluntary_switches(server.pid());
     // The next deadline is an hour away: the poll sleeps through this
     // second (the absence of an event cannot be awaited, only watched).
-    // A switch is counted when the thread goes to sleep: let it finish
-    // answering and block in the poll before the window opens.
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let before = switches(&server);
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    let after = switches(&server);
+    std::thread::sleep(Duration::from_secs(1));
+    let after = voluntary_switches(server.pid());
     assert_eq!(after - before, 0, "wake-ups while idle");
     // And it is still there, answering.
     let mut m = server.connect();

@@ -1,40 +1,11 @@
 //! HTTP happy paths (contract §2): routes, files, keep-alive, pipelining,
 //! requests split at every byte, HEAD, OPTIONS, absolute-form targets.
 
-mod common;
-
 use std::fs;
-use std::path::PathBuf;
 
-use common::{Client, Server};
+use crate::harness::{Client, Launch, PAGE, Response, STREAM_HEAD, Server, TempWww, get_events};
 
-const PAGE: &[u8] = include_bytes!("../www/index.html");
-
-/// A fresh www directory for one test, removed at the end.
-struct TempWww(PathBuf);
-
-impl TempWww {
-    fn new(name: &str) -> TempWww {
-        let dir = std::env::temp_dir().join(format!("sse-server-test-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("www/sub")).unwrap();
-        TempWww(dir)
-    }
-    fn www(&self) -> PathBuf {
-        self.0.join("www")
-    }
-    fn write(&self, rel: &str, bytes: &[u8]) {
-        fs::write(self.www().join(rel), bytes).unwrap();
-    }
-}
-
-impl Drop for TempWww {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn get(c: &mut Client, target: &str) -> common::Response {
+fn get(c: &mut Client, target: &str) -> Response {
     c.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
     c.read_response()
 }
@@ -62,8 +33,8 @@ fn the_page_at_slash_and_index_html_exactly() {
 fn files_are_read_at_request_time_with_types() {
     let t = TempWww::new("files");
     t.write("index.html", b"<p>one</p>");
-    let www = t.www();
-    let server = Server::start(&["--www", www.to_str().unwrap()]);
+    let www = t.www_arg();
+    let server = Server::start(&["--www", &www]);
     let mut c = server.connect();
     assert_eq!(get(&mut c, "/").body, b"<p>one</p>");
     t.write("index.html", b"<p>two, longer</p>");
@@ -76,8 +47,8 @@ fn files_are_read_at_request_time_with_types() {
         assert_eq!(get(&mut c, "/index.html").body, text);
     }
     // Replaced by another file (a new inode), and removed.
-    fs::write(t.0.join("new.html"), b"<p>renamed in</p>").unwrap();
-    fs::rename(t.0.join("new.html"), t.www().join("index.html")).unwrap();
+    fs::write(t.root().join("new.html"), b"<p>renamed in</p>").unwrap();
+    fs::rename(t.root().join("new.html"), t.www().join("index.html")).unwrap();
     assert_eq!(get(&mut c, "/").body, b"<p>renamed in</p>");
     fs::remove_file(t.www().join("index.html")).unwrap();
     assert_eq!(get(&mut c, "/").status(), 404);
@@ -112,11 +83,11 @@ fn files_are_read_at_request_time_with_types() {
 fn missing_files_and_paths_that_leave_www_are_404() {
     let t = TempWww::new("escape");
     t.write("index.html", b"home");
-    fs::write(t.0.join("secret.txt"), b"SECRET").unwrap();
-    std::os::unix::fs::symlink(t.0.join("secret.txt"), t.www().join("link.txt")).unwrap();
-    std::os::unix::fs::symlink(&t.0, t.www().join("up")).unwrap();
-    let www = t.www();
-    let server = Server::start(&["--www", www.to_str().unwrap()]);
+    fs::write(t.root().join("secret.txt"), b"SECRET").unwrap();
+    std::os::unix::fs::symlink(t.root().join("secret.txt"), t.www().join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(t.root(), t.www().join("up")).unwrap();
+    let www = t.www_arg();
+    let server = Server::start(&["--www", &www]);
     let mut c = server.connect();
     for target in [
         "/nope.html",
@@ -147,7 +118,7 @@ fn the_built_in_page_when_www_is_missing() {
     let t = TempWww::new("builtin");
     fs::remove_dir_all(t.www()).unwrap();
     // Started in a directory without `www`, with the default `--www`.
-    let server = Server::start_in(&[], Some(&t.0));
+    let server = Launch::new(&[]).in_dir(t.root()).start();
     let mut c = server.connect();
     let r = get(&mut c, "/");
     assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
@@ -192,7 +163,7 @@ fn head_has_the_head_of_get_and_no_body() {
             c.read_until(b"\r\n\r\n");
             c.read_to_eof();
             c = server.connect();
-            common::STREAM_HEAD.to_string()
+            STREAM_HEAD.to_string()
         } else {
             c.read_response().head
         };
@@ -277,7 +248,7 @@ fn a_request_split_at_every_byte() {
 fn metrics_are_prometheus_text() {
     let server = Server::start(&["--interval", "5"]);
     let mut s = server.connect();
-    s.send(&common::get_events("/events?count=2", ""));
+    s.send(&get_events("/events?count=2", ""));
     s.read_to_eof();
     let mut c = server.connect();
     let r = get(&mut c, "/metrics");
@@ -314,7 +285,7 @@ fn percent_encoded_unreserved_bytes_route_the_same() {
     let mut c = server.connect();
     assert_eq!(get(&mut c, "/%69ndex.html").body, PAGE);
     c.send(b"HEAD /%65vents HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_eq!(c.read_response_to(true).head, common::STREAM_HEAD);
+    assert_eq!(c.read_response_to(true).head, STREAM_HEAD);
     assert_eq!(get(&mut c, "/%6detrics").header("Content-Type"), Some("text/plain; version=0.0.4; charset=utf-8"));
 }
 

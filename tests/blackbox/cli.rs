@@ -1,0 +1,160 @@
+//! The program (contract §1): options, the `listening on` line, exit codes,
+//! the open-file limit, and logs that go to stderr and never hold it up.
+
+use std::process::{Command, Stdio};
+
+use crate::harness::{BIN, Launch, Log, Server, WAIT, event, get_events, run};
+
+/// Runs the binary to its end; its exit code, stdout and stderr.
+fn run_bin(args: &[&str]) -> (i32, String, String) {
+    let out = run(Command::new(BIN).args(args), WAIT);
+    (out.status.code().expect("exit code"), out.stdout, out.stderr)
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let (code, out, _) = run_bin(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Usage: sse-server [OPTIONS]"), "{out}");
+    for option in ["--bind", "--port", "--interval", "--www", "--max-connections", "--heartbeat", "--log-level"] {
+        assert!(out.contains(option), "usage lacks {option}");
+    }
+    let (code, out, _) = run_bin(&["-V"]);
+    assert_eq!((code, out.as_str()), (0, concat!("sse-server ", env!("CARGO_PKG_VERSION"), "\n")));
+}
+
+#[test]
+fn bad_options_exit_2_naming_the_option() {
+    for (args, named) in [
+        (&["--port", "http"][..], "--port"),
+        (&["--port", "65536"][..], "--port"),
+        (&["--interval", "-5"][..], "--interval"),
+        (&["--heartbeat", "x"][..], "--heartbeat"),
+        (&["--log-level", "chatty"][..], "--log-level"),
+        (&["--bind", "example.com"][..], "--bind"),
+        (&["--max-connections", "0"][..], "--max-connections"),
+        (&["--no-such-option"][..], "--no-such-option"),
+        (&["--port"][..], "--port"),
+    ] {
+        let (code, out, err) = run_bin(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(out, "", "{args:?}: nothing on stdout");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.starts_with("sse-server: ") && first.contains(named), "{args:?}: {first}");
+        assert!(err.contains("Usage: sse-server"), "{args:?}: usage follows");
+    }
+}
+
+#[test]
+fn address_in_use_exits_1_naming_the_address() {
+    let server = Server::start(&[]);
+    let port = server.port().to_string();
+    let (code, out, err) = run_bin(&["--port", &port]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("sse-server: cannot listen on 127.0.0.1:{port}: ")), "{err}");
+    assert!(err.contains("in use"), "{err}");
+}
+
+#[test]
+fn listening_line_names_the_real_address() {
+    // `Server::start` already parses `listening on http://HOST:PORT/`.
+    let server = Server::start(&["--bind", "127.0.0.1"]);
+    assert_ne!(server.port(), 0);
+    assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
+    let v6 = Server::start(&["--bind", "::1"]);
+    assert_eq!(v6.addr.ip().to_string(), "::1");
+    let mut c = v6.connect();
+    c.send(b"GET /index.html HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+    assert_eq!(c.read_response().status(), 200);
+}
+
+#[test]
+fn logs_go_to_stderr_at_the_chosen_level() {
+    let mut server = Server::start(&["--log-level", "debug"]);
+    let mut c = server.connect();
+    c.send(b"get / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(c.read_response().status(), 501);
+    server.wait_log("DEBUG");
+    // At `warn`, the info lines of streams are not written.
+    let mut quiet = Server::start(&["--log-level", "warn", "--interval", "10"]);
+    let mut c = quiet.connect();
+    c.send(&get_events("/events?count=1", ""));
+    c.read_to_eof();
+    let log = quiet.stop().log;
+    assert!(log.iter().all(|l| !l.contains("INFO")), "{log:?}");
+}
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let mut server = Launch::new(&[]).under(&["prlimit", "--nofile=100:200"]).start();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!((fields[3], fields[4]), ("200", "200"), "{line}");
+    // And --max-connections follows from it: 200 less the reserves.
+    server.wait_log("max connections: 176 (open-file limit 200)");
+}
+
+#[test]
+fn a_dead_log_reader_stops_nothing() {
+    // The reader of stderr goes away: every later log line meets a broken pipe.
+    let mut server = Launch::new(&["--interval", "5"]).log(Log::Dropped).start();
+    for n in 1..=3 {
+        let mut c = server.connect();
+        c.send(&get_events("/events?count=1", ""));
+        let body = String::from_utf8(c.read_to_eof()).unwrap();
+        assert!(body.ends_with(&event(n, 1)), "{body}");
+    }
+    server.assert_alive();
+}
+
+#[test]
+fn a_log_reader_that_stops_reading_stalls_nothing() {
+    let (read_end, write_end) = std::io::pipe().expect("pipe");
+    let server = Launch::new(&["--interval", "1"]).log(Log::To(Stdio::from(write_end))).start();
+    // Nobody reads `read_end`: after about 64 KiB of log lines (two per
+    // stream, ~110 bytes each) the pipe is full. Streams go on regardless.
+    for n in 1..=1000 {
+        let mut c = server.connect();
+        c.send(&get_events("/events?count=1", ""));
+        let body = String::from_utf8(c.read_to_eof()).unwrap();
+        assert!(body.ends_with(&event(n, 1)), "stream {n}: {body}");
+    }
+    drop(read_end);
+}
+
+#[test]
+fn stdout_carries_exactly_one_line() {
+    let mut server = Server::start(&["--interval", "5", "--log-level", "debug"]);
+    // Streams, pages and refusals: all of it is logged, none of it on stdout.
+    let mut c = server.connect();
+    c.send(&get_events("/events?count=2", ""));
+    c.read_to_eof();
+    let mut c = server.connect();
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nget / HTTP/1.1\r\n\r\n");
+    c.read_to_eof();
+    assert_eq!(server.stop().stdout, "", "stdout after the listening line");
+}
+
+#[test]
+fn other_start_up_failures_exit_1_naming_the_address() {
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: bind fails.
+    let (code, out, err) = run_bin(&["--bind", "192.0.2.1", "--port", "0"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("sse-server: cannot listen on 192.0.2.1:0: "), "{err}");
+}
+
+#[test]
+fn log_level_off_writes_nothing() {
+    let mut server = Server::start(&["--log-level", "off", "--interval", "5"]);
+    let mut c = server.connect();
+    c.send(&get_events("/events?count=1", ""));
+    c.read_to_eof();
+    c = server.connect();
+    c.send(b"FOO / HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.read_to_eof();
+    assert_eq!(server.stop().log, Vec::<String>::new());
+}
