@@ -270,6 +270,24 @@ fn head_of_events_over_http_1_0_is_the_head_of_get() {
     assert_eq!(normalize_date(&String::from_utf8(c.read_to_eof()).unwrap()), STREAM_HEAD);
 }
 
+/// `HEAD /events` from an HTTP/1.0 client that asks to keep the connection
+/// says so, as `HEAD /` does, and the connection goes on.
+#[test]
+fn head_of_events_keeps_an_http_1_0_connection_and_says_so() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.send(b"HEAD /events HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let head = normalize_date(&String::from_utf8(c.read_until(b"\r\n\r\n")).expect("utf-8 head"));
+    assert_eq!(
+        head,
+        "HTTP/1.1 200 OK\r\nDate: <date>\r\nConnection: keep-alive\r\nContent-Type: text/event-stream\r\n\
+         Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n"
+    );
+    c.send(b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let r = c.read_response_to(true);
+    assert_eq!((r.status(), r.header("Connection")), (200, Some("keep-alive")));
+}
+
 #[test]
 fn an_idle_server_with_an_open_stream_does_not_wake_up() {
     let mut server = Server::start(&["--heartbeat", "0", "--log-level", "info"]);

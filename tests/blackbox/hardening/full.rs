@@ -3,14 +3,14 @@
 //! random `retry:`, anyone else `503`) and past them connections wait in
 //! the backlog; running out of descriptors stops nothing, makes nothing
 //! spin, and loses no connection; the default cap keeps descriptors in
-//! reserve.
+//! reserve, and files being sent count against it.
 
 use std::thread;
 use std::time::Duration;
 
 use crate::harness::{
-    Client, Fill, GET, Launch, Server, check_why, cpu_time, event, expect_bytes, expect_stream_head, full_retry,
-    get_events,
+    Client, Fill, GET, Launch, PAGE, Server, TempWww, check_why, cpu_time, event, expect_bytes, expect_stream_head,
+    full_retry, get_events, metric, metrics_on, normalize_date,
 };
 
 #[test]
@@ -174,4 +174,62 @@ fn running_out_of_descriptors_stops_nothing_and_loses_no_connection() {
     let log = s.stop().log;
     let again = log.iter().filter(|l| l.contains("accept failed")).count();
     assert_eq!(again, 0, "`accept failed` logged {} times, not once: {log:#?}", again + 1);
+}
+
+/// Slow downloads under 64 descriptors: each holds a second descriptor,
+/// counted against the cap, so a file that exists is never `404`, the page
+/// and `/metrics` (with real figures) are still served, and new clients get
+/// the documented full answer.
+#[test]
+fn downloads_count_against_the_descriptor_budget() {
+    let www = TempWww::new("fds");
+    www.write("index.html", PAGE);
+    www.write("big.bin", &vec![b'z'; 16 << 20]);
+    let www_arg = www.www_arg();
+    let mut s = Launch::new(&["--www", &www_arg]).under(&["prlimit", "--nofile=64:64"]).start();
+    s.wait_log("max connections: 40 (open-file limit 64)");
+    let mut keep = s.connect();
+    keep.send(GET);
+    assert_eq!(keep.read_response().status(), 200);
+    // Slow downloads (they read only the head) until one must wait.
+    let mut downloads = Vec::new();
+    let mut busy = None;
+    for _ in 0..40 {
+        let mut d = s.connect();
+        d.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+        let head = normalize_date(&String::from_utf8(d.read_until(b"\r\n\r\n")).expect("utf-8 head"));
+        assert!(!head.starts_with("HTTP/1.1 404"), "an existing file was 404: {head}");
+        downloads.push(d);
+        if head.starts_with("HTTP/1.1 503 ") {
+            busy = Some(head);
+            break;
+        }
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    }
+    // 1 + 19 connections and 19 files: a 20th file would pass 40.
+    assert_eq!(downloads.len(), 20);
+    let busy = busy.expect("a download asked to wait once the downloads held the budget");
+    assert!(busy.contains("\r\nRetry-After: 1\r\n") && !busy.contains("Connection: close"), "{busy}");
+    // A client already connected: the page (cached) is served; another
+    // download must wait (503, never 404); /metrics has real figures.
+    keep.send(GET);
+    assert_eq!(keep.read_response().status(), 200);
+    keep.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = keep.read_response();
+    assert_eq!((r.status(), r.header("Retry-After")), (503, Some("1")), "{}", r.head);
+    let m = metrics_on(&mut keep);
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", s.pid())).expect("/proc").count() as u64;
+    assert_eq!(metric(&m, "process_open_fds"), fds, "{m}");
+    assert!(metric(&m, "process_resident_memory_bytes") > 0, "{m}");
+    // New clients: full. An EventSource is told to come back later, and
+    // anyone else gets 503.
+    let mut es = s.connect();
+    es.send(&get_events("/events", ""));
+    expect_stream_head(&mut es);
+    assert!(full_retry(&es.read_to_eof()).is_some());
+    let mut other = s.connect();
+    other.send(GET);
+    let r = other.read_response();
+    assert_eq!((r.status(), r.header("Connection")), (503, Some("close")), "{}", r.head);
+    s.assert_alive();
 }

@@ -5,14 +5,14 @@
 //! | --- | --- |
 //! | `refusals` | §2 "Bad requests": every row of the table, and the edges that are still accepted |
 //! | `content` | §2 request content: framed exactly, read to its end and dropped, in any pieces |
-//! | `timeouts` | §2 `408`: a head or content that stops coming |
+//! | `timeouts` | §2 `408`, and `--idle-timeout`: idle connections, stalled and slow clients |
 //! | `streams` | §3 and §4 streams under attack: a flooding client, a slow consumer, resets |
 //! | `full` | §2 "Full" and accept errors: the reserve, the backlog, running out of descriptors |
 //! | `pipelining` | §2 pipelining and §4 back-pressure: answers in order, bounded, the connection's end |
-//!
-//! The idle keep-alive timeout (60 s) is too slow to test here.
+//! | `fairness` | §4 the share of a loop turn one client gets, whatever it asks |
 
 mod content;
+mod fairness;
 mod full;
 mod pipelining;
 mod refusals;

@@ -144,3 +144,28 @@ fn a_reset_in_the_middle_of_a_response_or_a_stream_frees_the_connection() {
     assert_eq!(metric(&m, "sse_open_connections"), 1, "connections left open after the resets");
     s.assert_alive();
 }
+
+/// 100 clients that ask for a stream and leave in the same breath (FIN,
+/// or a reset): every stream is logged as connected and as gone, and the
+/// open-streams gauge comes back to 0.
+#[test]
+fn streams_that_start_and_end_in_one_read_are_counted_and_logged() {
+    let mut s = Server::start(&[]);
+    for i in 0..100 {
+        let mut c = s.connect();
+        if i % 2 == 1 {
+            c.set_linger_zero();
+        }
+        c.send(&get_events("/events?interval=60000", ""));
+        c.shutdown_write();
+    }
+    for _ in 0..100 {
+        s.wait_log("Client disconnected from event stream");
+    }
+    let m = s.metrics();
+    assert_eq!(metric(&m, "sse_open_streams"), 0, "{m}");
+    assert_eq!(metric(&m, "sse_streams_started_total{kind=\"new\"}"), 100, "{m}");
+    assert_eq!(metric(&m, "sse_streams_ended_total{reason=\"client\"}"), 100, "{m}");
+    let log = s.stop().log;
+    assert_eq!(log.iter().filter(|l| l.contains("Client connected to event stream")).count(), 100);
+}

@@ -229,6 +229,15 @@ impl Server {
         }
     }
 
+    /// The log lines that have arrived so far and that `wait_log` did not
+    /// take, without waiting for more.
+    pub fn logged(&mut self) -> &[String] {
+        if let Some(rx) = &self.log {
+            self.seen.extend(rx.try_iter());
+        }
+        &self.seen
+    }
+
     /// Kills the server and reads its log and stdout to EOF: afterwards,
     /// nothing it wrote is still on the way.
     pub fn stop(&mut self) -> Stopped {
