@@ -41,6 +41,22 @@ pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(after(&digits, i));
 }
 
+/// Appends the lowercase hexadecimal digits of `n` (a chunk size).
+pub fn push_hex(out: &mut Vec<u8>, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut shift = 60;
+    while shift > 0 && n >> shift == 0 {
+        shift -= 4;
+    }
+    loop {
+        out.push(DIGITS[(n >> shift & 0xf) as usize]);
+        if shift == 0 {
+            break;
+        }
+        shift -= 4;
+    }
+}
+
 /// The value of one hexadecimal digit, either case.
 pub fn hex_digit(b: u8) -> Option<u8> {
     match b {
@@ -127,6 +143,15 @@ mod tests {
             let mut out = b"x".to_vec();
             push_u64(&mut out, n);
             assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
+
+    #[test]
+    fn hexadecimals_are_written() {
+        for n in [0, 9, 10, 255, 4096, u64::MAX] {
+            let mut out = Vec::new();
+            push_hex(&mut out, n);
+            assert_eq!(out, format!("{n:x}").into_bytes());
         }
     }
 

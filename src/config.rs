@@ -73,6 +73,15 @@ pub const BACKLOG: i32 = 4096;
 /// Bounds of the `/events` query parameters.
 pub const MAX_INTERVAL_MS: u64 = 3_600_000;
 pub const MAX_EVENT_SIZE: usize = 65_536;
+/// Bounds of the knobs every stream takes (`knobs`): pieces of at most
+/// this many bytes (`split=N`), pieces of 1 to `MAX_RANDOM_PIECE` bytes
+/// (`split=random`), and pauses of at most `MAX_PAUSE_MS` between pieces.
+pub const MAX_SPLIT: usize = 65_536;
+pub const MAX_RANDOM_PIECE: usize = 16;
+pub const MAX_PAUSE_MS: u64 = 10_000;
+/// Writes to one connection per loop turn: a stream cut into 1-byte pieces
+/// waits for the next turn past this many, after the others.
+pub const MAX_WRITES_PER_TURN: usize = 64;
 /// The `retry:` sent when full is drawn from this range, so that browsers
 /// turned away at the same moment come back spread out.
 pub const FULL_RETRY_MS: (u64, u64) = (1_000, 5_000);

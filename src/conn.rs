@@ -93,10 +93,12 @@ enum State {
     },
     Streaming(Stream),
     /// The stream's source has ended; its last bytes are going out, the
-    /// client last took some at `since`.
+    /// client last took some at `since`. Then the write side is shut down,
+    /// or with `reset`, the connection is reset.
     Ending {
         stream: Stream,
         since: Instant,
+        reset: bool,
     },
     /// The last answer is going out; then the write side is shut down.
     Closing {
@@ -206,12 +208,21 @@ impl Conn {
         (self.input.len(), self.out.len())
     }
 
-    /// The one deadline of this connection: every timeout rule is here.
+    /// The one deadline of this connection: the state's (every timeout
+    /// rule is in `state_deadline`), or the next paced piece of output.
     pub fn deadline(&self, t: Timeouts) -> Option<Instant> {
+        match (self.state_deadline(t), self.out.paced_until()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the state's timeout rule, or its stream, needs the connection.
+    fn state_deadline(&self, t: Timeouts) -> Option<Instant> {
         match &self.state {
             State::Idle { since } | State::Closing { since } | State::Ending { since, .. } => Some(*since + t.idle),
             State::ReadingHead { since } | State::ReadingContent { since, .. } => Some(*since + HEAD_TIMEOUT),
-            State::Streaming(s) => s.deadline(t.heartbeat),
+            State::Streaming(s) => s.deadline(t.heartbeat, self.out.is_empty()),
             State::Lingering { until } => Some(*until),
         }
     }
@@ -392,7 +403,10 @@ impl Conn {
                 metrics.downloads += 1;
                 self.out.send_file(file, len);
             }
-            Rest::Stream(start) => {
+            Rest::Stream(mut start) => {
+                if let Some(pace) = start.pace.take() {
+                    self.out.pace(pace);
+                }
                 let stream = streams.start(start, now, metrics);
                 self.set_state(State::Streaming(stream));
                 return Some(Verdict::Started);

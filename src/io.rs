@@ -14,7 +14,7 @@ use std::net::Shutdown;
 
 use mio::net::TcpStream;
 
-use crate::config::{READ_CHUNK, WRITE_BUDGET};
+use crate::config::{MAX_WRITES_PER_TURN, READ_CHUNK, WRITE_BUDGET};
 use crate::conn::{Conn, Env, Verdict};
 use crate::output::Refill;
 
@@ -73,6 +73,11 @@ pub fn pump(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u8>, 
             return v;
         }
         if conn.wants_shutdown() {
+            if conn.wants_reset() {
+                // Closing with a zero linger sends RST instead of FIN.
+                crate::sys::linger_zero(&link.socket);
+                return conn.on_shutdown(false, env.now);
+            }
             let ok = link.socket.shutdown(Shutdown::Write).is_ok();
             match conn.on_shutdown(ok, env.now) {
                 v @ Verdict::Close(_) => return v,
@@ -146,9 +151,10 @@ enum Flushed {
 }
 
 /// Writes pending output, and the rest of a file, until done, the socket
-/// is full, or `WRITE_BUDGET` bytes have gone.
+/// is full, or `WRITE_BUDGET` bytes or `MAX_WRITES_PER_TURN` writes have
+/// gone. A paced stream's pieces are each a write of their own.
 fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<Flushed, Verdict> {
-    let mut written = 0;
+    let (mut written, mut writes) = (0, 0);
     loop {
         if written >= WRITE_BUDGET {
             return Ok(Flushed::BudgetSpent);
@@ -161,10 +167,14 @@ fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<Flushed, Ver
                 return Err(Verdict::Close(None));
             }
         }
-        let pending = conn.output().pending();
+        if writes >= MAX_WRITES_PER_TURN {
+            return Ok(Flushed::BudgetSpent);
+        }
+        let pending = conn.output().pending(env.now);
         if pending.is_empty() {
             return Ok(Flushed::Done);
         }
+        writes += 1;
         match link.socket.write(pending) {
             Ok(n) => {
                 written += n;

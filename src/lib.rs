@@ -25,6 +25,7 @@ pub mod content;
 pub mod date;
 pub mod http;
 pub mod io;
+pub mod knobs;
 pub mod logger;
 pub mod metrics;
 pub mod output;

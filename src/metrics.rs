@@ -27,6 +27,8 @@ pub enum StreamEnd {
     Count,
     /// A socket error other than the client leaving.
     Error,
+    /// Reset on purpose: a knob (`reset_after`) or a scenario said so.
+    Reset,
 }
 
 #[derive(Debug, Default)]
@@ -34,7 +36,7 @@ pub struct Metrics {
     pub open_streams: u64,
     pub streams_new: u64,
     pub streams_resumed: u64,
-    ended: [u64; 4],
+    ended: [u64; 5],
     pub events: u64,
     pub heartbeats: u64,
     pub bytes: u64,
@@ -131,6 +133,7 @@ impl Metrics {
                 ("{reason=\"slow\"}", self.ended[StreamEnd::Slow as usize]),
                 ("{reason=\"count\"}", self.ended[StreamEnd::Count as usize]),
                 ("{reason=\"error\"}", self.ended[StreamEnd::Error as usize]),
+                ("{reason=\"reset\"}", self.ended[StreamEnd::Reset as usize]),
             ],
         );
         metric("sse_events_sent_total", "counter", "Events sent on all streams.", &[("", self.events)]);

@@ -1,21 +1,79 @@
-//! A connection's output: bytes the kernel has not taken yet, and the rest
-//! of a file too large to hold.
+//! A connection's output: bytes the kernel has not taken yet, the rest of
+//! a file too large to hold, and how a stream's bytes are cut into writes
+//! and paced (the knobs `split` and `pause`).
 //!
 //! What always holds: the buffer never holds more than `OUTPUT_LIMIT`
 //! (callers stop appending at `MAX_PENDING_OUTPUT`, and one append is at
 //! most `MAX_APPEND`); a file is read into the buffer only when the buffer
-//! is empty, `MAX_PENDING_OUTPUT` at a time.
+//! is empty, `MAX_PENDING_OUTPUT` at a time; with a `Pace`, `pending` never
+//! offers more than the current piece, nor anything before its time, and
+//! the cuts fall at the same bytes whatever the timing.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
+use std::time::{Duration, Instant};
 
-use crate::config::{MAX_PENDING_OUTPUT, OUTPUT_LIMIT};
+use crate::config::{MAX_PENDING_OUTPUT, MAX_RANDOM_PIECE, OUTPUT_LIMIT};
+use crate::knobs::Split;
 
 #[derive(Debug, Default)]
 pub struct Output {
     buf: Vec<u8>,
+    tail: Option<Tail>,
+}
+
+/// What comes after the buffer: a download's file, or a stream's pace
+/// (never both: a connection sends a file or a stream).
+#[derive(Debug)]
+enum Tail {
     /// The rest of a file and how many bytes of it are still to send.
-    file: Option<(File, u64)>,
+    File(File, u64),
+    Paced(Box<Pace>),
+}
+
+/// How a stream's bytes are cut into writes and paced: each write the
+/// stream makes (the head, an event, a scripted write) is cut into pieces
+/// of its own, so the cuts depend on the stream alone, never on how much
+/// the client has taken meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pace {
+    split: Option<Split>,
+    /// xorshift64* state for `Split::Random`.
+    rng: u64,
+    pause: Duration,
+    /// The writes in the buffer, oldest first: bytes left of each.
+    writes: VecDeque<usize>,
+    /// Bytes left of the current piece; 0: the next write starts one.
+    left: usize,
+    /// The next piece may not be written before this.
+    from: Option<Instant>,
+}
+
+impl Pace {
+    pub fn new(split: Option<Split>, pause: Duration) -> Pace {
+        let rng = match split {
+            Some(Split::Random(seed)) => seed ^ 0x9e37_79b9_7f4a_7c15 | 1,
+            _ => 1,
+        };
+        Pace { split, rng, pause, writes: VecDeque::new(), left: 0, from: None }
+    }
+
+    /// The size of the next piece, when `available` bytes wait.
+    fn next_piece(&mut self, available: usize) -> usize {
+        match self.split {
+            None => available,
+            Some(Split::Every(n)) => n,
+            Some(Split::Random(_)) => {
+                let mut x = self.rng;
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                self.rng = x;
+                1 + (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as usize % MAX_RANDOM_PIECE
+            }
+        }
+    }
 }
 
 /// What `refill` did.
@@ -38,11 +96,27 @@ impl Output {
 
     /// Nothing at all left to send.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty() && self.file.is_none()
+        self.buf.is_empty() && !self.has_file()
     }
 
     pub fn has_file(&self) -> bool {
-        self.file.is_some()
+        matches!(self.tail, Some(Tail::File(..)))
+    }
+
+    /// Cuts and paces the output from now on, what the buffer holds (the
+    /// stream's head) being its first write.
+    pub fn pace(&mut self, pace: Pace) {
+        debug_assert!(self.tail.is_none());
+        self.tail = Some(Tail::Paced(Box::new(pace)));
+        self.appended();
+    }
+
+    /// When the next piece may be written, if output waits for that.
+    pub fn paced_until(&self) -> Option<Instant> {
+        match &self.tail {
+            Some(Tail::Paced(p)) if !self.buf.is_empty() => p.from,
+            _ => None,
+        }
     }
 
     /// The buffer, to format into; callers append at most `MAX_APPEND`
@@ -51,24 +125,55 @@ impl Output {
         &mut self.buf
     }
 
-    /// Checks the bound after an append (a no-op in release builds: the
-    /// callers' own checks keep it).
-    pub fn appended(&self) {
+    /// What was appended since the last call is one write (for a pace to
+    /// cut on its own); checks the bound (the callers' own checks keep it:
+    /// this is a no-op in release builds).
+    pub fn appended(&mut self) {
         debug_assert!(self.buf.len() <= OUTPUT_LIMIT, "output {} over OUTPUT_LIMIT", self.buf.len());
+        if let Some(Tail::Paced(p)) = &mut self.tail {
+            let queued: usize = p.writes.iter().sum();
+            let new = self.buf.len().saturating_sub(queued);
+            if new > 0 {
+                p.writes.push_back(new);
+            }
+        }
     }
 
     pub fn send_file(&mut self, file: File, len: u64) {
-        debug_assert!(self.file.is_none());
-        self.file = Some((file, len));
+        debug_assert!(self.tail.is_none());
+        self.tail = Some(Tail::File(file, len));
     }
 
-    /// What to write next.
-    pub fn pending(&self) -> &[u8] {
-        &self.buf
+    /// What to write next, with one `write`: all that waits, or with a
+    /// pace, what is left of the current piece once its time has come.
+    pub fn pending(&mut self, now: Instant) -> &[u8] {
+        let Some(Tail::Paced(p)) = &mut self.tail else { return &self.buf };
+        if self.buf.is_empty() || p.from.is_some_and(|t| now < t) {
+            return &[];
+        }
+        let write = p.writes.front().copied().unwrap_or(self.buf.len());
+        if p.left == 0 {
+            p.left = p.next_piece(write);
+        }
+        crate::ascii::before(&self.buf, p.left.min(write).min(self.buf.len()))
     }
 
-    /// The kernel took `n` bytes of `pending()`.
-    pub fn consumed(&mut self, n: usize) {
+    /// The kernel took `n` bytes of `pending()` at `now`.
+    pub fn consumed(&mut self, n: usize, now: Instant) {
+        if let Some(Tail::Paced(p)) = &mut self.tail {
+            p.left = p.left.saturating_sub(n);
+            if let Some(w) = p.writes.front_mut() {
+                *w = w.saturating_sub(n);
+                if *w == 0 {
+                    // The write is out: the next one starts a piece.
+                    p.writes.pop_front();
+                    p.left = 0;
+                }
+            }
+            if p.left == 0 {
+                p.from = (!p.pause.is_zero()).then(|| now + p.pause);
+            }
+        }
         self.buf.drain(..n.min(self.buf.len()));
         if self.buf.is_empty() && self.buf.capacity() > MAX_PENDING_OUTPUT {
             // Give back what a burst of output took.
@@ -81,18 +186,18 @@ impl Output {
         if !self.buf.is_empty() {
             return Refill::Ok;
         }
-        let Some((file, left)) = &mut self.file else { return Refill::Ok };
+        let Some(Tail::File(file, left)) = &mut self.tail else { return Refill::Ok };
         let want = (*left).min(MAX_PENDING_OUTPUT as u64) as usize;
         self.buf.resize(want, 0);
         let got = file.read(&mut self.buf).unwrap_or(0);
         self.buf.truncate(got);
         if got == 0 {
-            self.file = None;
+            self.tail = None;
             return Refill::FileFailed;
         }
         *left -= got as u64;
         if *left == 0 {
-            self.file = None;
+            self.tail = None;
             return Refill::FileDone;
         }
         Refill::Ok
@@ -110,23 +215,93 @@ mod tests {
         let mut o = Output::default();
         o.send_file(File::open(&path).unwrap(), MAX_PENDING_OUTPUT as u64 + 10);
         assert!(!o.is_empty() && o.has_file());
+        let now = Instant::now();
         assert_eq!(o.refill(), Refill::Ok);
         assert_eq!(o.len(), MAX_PENDING_OUTPUT);
         // Not empty yet: nothing more is read.
         assert_eq!(o.refill(), Refill::Ok);
-        o.consumed(MAX_PENDING_OUTPUT);
+        o.consumed(MAX_PENDING_OUTPUT, now);
         assert_eq!(o.refill(), Refill::FileDone);
-        assert_eq!(o.pending(), b"ffffffffff");
-        o.consumed(10);
+        assert_eq!(o.pending(now), b"ffffffffff");
+        o.consumed(10, now);
         assert!(o.is_empty());
         // A file that shrank after its length was promised.
         o.send_file(File::open(&path).unwrap(), MAX_PENDING_OUTPUT as u64 + 20);
         assert_eq!(o.refill(), Refill::Ok);
-        o.consumed(MAX_PENDING_OUTPUT);
+        o.consumed(MAX_PENDING_OUTPUT, now);
         assert_eq!(o.refill(), Refill::Ok);
-        o.consumed(10);
+        o.consumed(10, now);
         assert_eq!(o.refill(), Refill::FileFailed);
         assert!(o.is_empty());
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// Writes everything `o` offers, as a client that reads at once would
+    /// see the writes; the clock moves by `step` between tries.
+    fn writes(o: &mut Output, mut now: Instant, step: Duration) -> (Vec<Vec<u8>>, Instant) {
+        let mut seen = Vec::new();
+        while !o.is_empty() {
+            let piece = o.pending(now).to_vec();
+            if piece.is_empty() {
+                now += step;
+                continue;
+            }
+            o.consumed(piece.len(), now);
+            seen.push(piece);
+        }
+        (seen, now)
+    }
+
+    #[test]
+    fn a_pace_cuts_at_the_same_bytes_whatever_the_timing() {
+        let t0 = Instant::now();
+        let mut o = Output::default();
+        o.pace(Pace::new(Some(Split::Every(3)), Duration::ZERO));
+        // Two writes in the buffer before any is taken: each is cut alone.
+        o.buf().extend_from_slice(b"abcdefgh");
+        o.appended();
+        o.buf().extend_from_slice(b"0123");
+        o.appended();
+        assert_eq!(writes(&mut o, t0, Duration::ZERO).0, [&b"abc"[..], b"def", b"gh", b"012", b"3"]);
+        // The kernel taking less than a piece leaves the rest of it.
+        o.buf().extend_from_slice(b"0123456");
+        o.appended();
+        assert_eq!(o.pending(t0), b"012");
+        o.consumed(1, t0);
+        assert_eq!(o.pending(t0), b"12");
+        // Random sizes: the same seed, the same cuts.
+        let cuts = |seed| {
+            let mut o = Output::default();
+            o.pace(Pace::new(Some(Split::Random(seed)), Duration::ZERO));
+            o.buf().extend_from_slice(&[b'x'; 200]);
+            o.appended();
+            writes(&mut o, t0, Duration::ZERO).0.iter().map(Vec::len).collect::<Vec<_>>()
+        };
+        assert_eq!(cuts(7), cuts(7));
+        assert_ne!(cuts(7), cuts(8));
+        assert!(cuts(7).iter().all(|&n| (1..=MAX_RANDOM_PIECE).contains(&n)));
+    }
+
+    #[test]
+    fn a_pause_holds_the_next_piece_back() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis(1);
+        let mut o = Output::default();
+        o.pace(Pace::new(Some(Split::Every(2)), 10 * ms));
+        o.buf().extend_from_slice(b"abcd");
+        o.appended();
+        assert_eq!(o.pending(t0), b"ab");
+        o.consumed(2, t0);
+        assert_eq!(o.paced_until(), Some(t0 + 10 * ms));
+        assert_eq!(o.pending(t0 + 9 * ms), b"");
+        assert_eq!(o.pending(t0 + 10 * ms), b"cd");
+        // Without a split, each write waits for the pause.
+        let mut o = Output::default();
+        o.pace(Pace::new(None, 10 * ms));
+        o.buf().extend_from_slice(b"abcd");
+        o.appended();
+        assert_eq!(o.pending(t0), b"abcd");
+        let (seen, end) = writes(&mut o, t0, ms);
+        assert_eq!((seen.len(), end), (1, t0));
     }
 }

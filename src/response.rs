@@ -21,6 +21,8 @@ pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 /// The fields of an event stream's head (contract §3): no length, the body
 /// ends when the connection closes.
 const STREAM_FIELDS: &[u8] = b"Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+/// Where the fields after `Content-Type` start in `STREAM_FIELDS`.
+const STREAM_FIELDS_AFTER_TYPE: usize = "Content-Type: text/event-stream\r\n".len();
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
@@ -177,7 +179,18 @@ pub fn write(out: &mut Vec<u8>, date: &HttpDate, r: Response) -> Rest {
             }
         }
         Body::Stream(start) => {
-            out.extend_from_slice(STREAM_FIELDS);
+            match &start.head.content_type {
+                None => out.extend_from_slice(STREAM_FIELDS),
+                Some(t) => {
+                    out.extend_from_slice(b"Content-Type: ");
+                    out.extend_from_slice(t.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(STREAM_FIELDS.get(STREAM_FIELDS_AFTER_TYPE..).unwrap_or_default());
+                }
+            }
+            if start.head.chunked {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            }
             out.extend_from_slice(b"\r\n");
             if !r.head_only {
                 return Rest::Stream(start);

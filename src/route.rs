@@ -19,11 +19,14 @@ use std::time::{Duration, Instant};
 
 use crate::config::FULL_RETRY_MS;
 use crate::http::{HttpError, Method, Request, Version};
+use crate::knobs::{self, Knobs};
 use crate::metrics::Metrics;
+use crate::output::Pace;
 use crate::response::{ALLOW, Body, Response, Then};
 use crate::sse;
 use crate::stream::demo::{self, Demo};
-use crate::stream::{Client, StreamStart};
+use crate::stream::shaped::Shaped;
+use crate::stream::{Client, Source, StreamHead, StreamStart};
 use crate::www::{self, Found, Www};
 
 /// What the routes serve from.
@@ -124,8 +127,8 @@ fn plain(req: &Request, status: u16, why: &'static str) -> Response<'static> {
 }
 
 fn events<'a>(req: &Request, site: &mut Site, now: Instant) -> Response<'a> {
-    let params = match demo::parse_query(req.query) {
-        Ok(p) => p,
+    let (params, knobs) = match demo::parse_query(req.query).and_then(|p| Ok((p, knobs::parse(req.query)?))) {
+        Ok(pk) => pk,
         Err(why) => return plain(req, 400, why),
     };
     let last = req.last_event_id.and_then(sse::parse_last_event_id);
@@ -135,7 +138,8 @@ fn events<'a>(req: &Request, site: &mut Site, now: Instant) -> Response<'a> {
         // Tells EventSource the stream is over: it does not reconnect.
         return Response::new(204, then(req), Body::Empty);
     }
-    if req.method == Method::Head {
+    let status = knobs.status.unwrap_or(200);
+    if req.method == Method::Head && !knobs.any() {
         // The very head of GET; the connection then goes on, or closes, as
         // asked (saying so only to an HTTP/1.0 client that keeps it).
         let then = match then(req) {
@@ -153,8 +157,17 @@ fn events<'a>(req: &Request, site: &mut Site, now: Instant) -> Response<'a> {
         Client::Resumed { seen, .. } => seen,
         Client::New { .. } => 0,
     };
-    let source = Box::new(Demo::new(seen, &params, site.interval, now));
-    Response::new(200, Then::Close { say: false }, Body::Stream(StreamStart { source, client }))
+    let source: Box<dyn Source> = Box::new(Demo::new(seen, &params, site.interval, now));
+    let start = shaped(source, client, &knobs, now);
+    Response::new(status, Then::Close { say: false }, Body::Stream(start))
+}
+
+/// A stream of `source` with the knobs of its query applied (none: as it is).
+pub fn shaped(source: Box<dyn Source>, client: Client, k: &Knobs, now: Instant) -> StreamStart {
+    let head = StreamHead { content_type: k.content_type.clone(), chunked: k.chunked };
+    let pace = (k.split.is_some() || !k.pause.is_zero()).then(|| Pace::new(k.split, k.pause));
+    let source = if k.shapes_bytes() { Box::new(Shaped::new(source, k, now)) } else { source };
+    StreamStart { source, client, head, pace }
 }
 
 /// The answer of a full server (contract §2, "Full"): an `EventSource` is

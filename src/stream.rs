@@ -14,6 +14,7 @@
 //! that fell behind catches up one event at a time, never in a burst.
 
 pub mod demo;
+pub mod shaped;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -24,17 +25,44 @@ use crate::sse::HEARTBEAT;
 pub trait Source: fmt::Debug {
     /// When the next bytes are due; `None` while nothing is scheduled.
     fn due(&self) -> Option<Instant>;
-    /// Appends what is due at `now` (at most one event) for the stream of
-    /// connection number `id`. Called only at or after `due()`.
+    /// Appends what is due at `now` (at most one event, or one scripted
+    /// write) for the stream of connection number `id`. Called only at or
+    /// after `due()`.
     fn emit(&mut self, id: u64, now: Instant, out: &mut Vec<u8>) -> Emitted;
+    /// Whether silence is filled with heartbeats (a scripted stream's bytes
+    /// are exact, so it says no).
+    fn heartbeats(&self) -> bool {
+        true
+    }
+    /// Whether `emit` waits until the output is empty, so each of its
+    /// writes leaves as a write of its own (scripted streams), rather than
+    /// running on its clock whatever the client takes (the slow-consumer
+    /// rule then applies).
+    fn paced_by_output(&self) -> bool {
+        false
+    }
+    /// Appends bytes the stream sends of its own accord (a heartbeat),
+    /// framed as this source frames its own writes.
+    fn write_extra(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(bytes);
+    }
 }
 
 /// What one `Source::emit` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Emitted {
     pub events: u64,
-    /// The source has sent its last event: the stream ends once it is out.
-    pub finished: bool,
+    /// How the stream ends, once what was emitted is out.
+    pub end: Option<End>,
+}
+
+/// How a source ends its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Its last event is sent: the server closes the connection cleanly.
+    Finish,
+    /// The connection is reset (RST) once what was emitted is out.
+    Reset,
 }
 
 /// Who the client of a new stream is.
@@ -52,6 +80,20 @@ pub enum Client {
 pub struct StreamStart {
     pub source: Box<dyn Source>,
     pub client: Client,
+    /// What its response head says (`text/event-stream` and a body that
+    /// ends at the close, unless knobs say otherwise).
+    pub head: StreamHead,
+    /// How its writes are cut and paced (knobs `split` and `pause`).
+    pub pace: Option<crate::output::Pace>,
+}
+
+/// What a stream's response head says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StreamHead {
+    /// In place of `text/event-stream` (knob `content_type`).
+    pub content_type: Option<String>,
+    /// `Transfer-Encoding: chunked` (knob `te=chunked`).
+    pub chunked: bool,
 }
 
 /// What one `Stream::tick` sent.
@@ -59,7 +101,7 @@ pub struct StreamStart {
 pub struct Tick {
     pub events: u64,
     pub heartbeats: u64,
-    pub finished: bool,
+    pub end: Option<End>,
 }
 
 #[derive(Debug)]
@@ -75,10 +117,14 @@ impl Stream {
         Stream { id, source, last_sent: now }
     }
 
-    /// The next event, or the heartbeat (`--heartbeat`) if that comes first.
-    pub fn deadline(&self, heartbeat: Option<Duration>) -> Option<Instant> {
+    /// The next event, or the heartbeat (`--heartbeat`) if that comes
+    /// first. `drained`: the output is empty (a source paced by the output
+    /// waits for that, and the loop asks again once it is).
+    pub fn deadline(&self, heartbeat: Option<Duration>, drained: bool) -> Option<Instant> {
+        let heartbeat = heartbeat.filter(|_| self.source.heartbeats());
         let beat = heartbeat.map(|h| self.last_sent + h);
-        match (self.source.due(), beat) {
+        let due = self.source.due().filter(|_| drained || !self.source.paced_by_output());
+        match (due, beat) {
             (Some(d), Some(b)) => Some(d.min(b)),
             (d, b) => d.or(b),
         }
@@ -87,15 +133,17 @@ impl Stream {
     /// Appends to `out` what is due at `now`: the next event, or else a
     /// heartbeat, or nothing (an early or spurious wake-up).
     pub fn tick(&mut self, now: Instant, heartbeat: Option<Duration>, out: &mut Vec<u8>) -> Tick {
-        if self.source.due().is_some_and(|d| now >= d) {
+        let drained = out.is_empty();
+        if self.source.due().is_some_and(|d| now >= d) && (drained || !self.source.paced_by_output()) {
             let e = self.source.emit(self.id, now, out);
-            if e.events > 0 {
+            if e.events > 0 || e.end.is_some() {
                 self.last_sent = now;
             }
-            return Tick { events: e.events, heartbeats: 0, finished: e.finished };
+            return Tick { events: e.events, heartbeats: 0, end: e.end };
         }
+        let heartbeat = heartbeat.filter(|_| self.source.heartbeats());
         if heartbeat.is_some_and(|h| now >= self.last_sent + h) {
-            out.extend_from_slice(HEARTBEAT);
+            self.source.write_extra(HEARTBEAT, out);
             self.last_sent = now;
             return Tick { heartbeats: 1, ..Tick::default() };
         }
@@ -120,19 +168,19 @@ mod tests {
         let hb = Some(1000 * MS);
         let mut s = Stream::new(1, demo(2500, t0), t0);
         let mut out = Vec::new();
-        assert_eq!(s.deadline(hb), Some(t0 + 1000 * MS));
+        assert_eq!(s.deadline(hb, true), Some(t0 + 1000 * MS));
         assert_eq!(s.tick(t0 + 1000 * MS, hb, &mut out).heartbeats, 1);
         assert_eq!(out, HEARTBEAT);
-        assert_eq!(s.deadline(hb), Some(t0 + 2000 * MS));
+        assert_eq!(s.deadline(hb, true), Some(t0 + 2000 * MS));
         out.clear();
         assert_eq!(s.tick(t0 + 2000 * MS, hb, &mut out).heartbeats, 1);
         assert_eq!(s.tick(t0 + 2500 * MS, hb, &mut out).events, 1);
         // An event resets the silence: the next heartbeat is 1 s after it.
-        assert_eq!(s.deadline(hb), Some(t0 + 3500 * MS));
+        assert_eq!(s.deadline(hb, true), Some(t0 + 3500 * MS));
         // A stream with frequent events never gets a heartbeat.
         let mut fast = Stream::new(2, demo(100, t0), t0);
         for n in 1..=100u32 {
-            assert_eq!(fast.deadline(hb), Some(t0 + 100 * MS * n));
+            assert_eq!(fast.deadline(hb, true), Some(t0 + 100 * MS * n));
             assert_eq!(fast.tick(t0 + 100 * MS * n, hb, &mut out), Tick { events: 1, ..Tick::default() });
         }
     }
@@ -142,7 +190,7 @@ mod tests {
         let t0 = Instant::now();
         let hb = None;
         let mut s = Stream::new(1, demo(2500, t0), t0);
-        assert_eq!(s.deadline(hb), Some(t0 + 2500 * MS));
+        assert_eq!(s.deadline(hb, true), Some(t0 + 2500 * MS));
         let mut out = Vec::new();
         // Woken early: nothing.
         assert_eq!(s.tick(t0 + 2000 * MS, hb, &mut out), Tick::default());

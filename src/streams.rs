@@ -62,6 +62,7 @@ impl Streams {
                 )
             }
             StreamEnd::Error => log::warn!("Event stream closed on a socket error (connection #{c})"),
+            StreamEnd::Reset => log::info!("Event stream reset as asked (connection #{c})"),
         }
     }
 }
@@ -74,7 +75,7 @@ mod tests {
 
     fn start(client: Client) -> StreamStart {
         let source = Demo::new(0, &DemoParams::default(), Duration::from_secs(1), Instant::now());
-        StreamStart { source: Box::new(source), client }
+        StreamStart { source: Box::new(source), client, head: Default::default(), pace: None }
     }
 
     #[test]

@@ -134,3 +134,20 @@ pub fn unsent(socket: &mio::net::TcpStream) -> Option<usize> {
     let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
     if rc == 0 { usize::try_from(n).ok() } else { None }
 }
+
+/// `SO_LINGER` with a zero timeout: closing the socket then sends a reset
+/// (RST) instead of a FIN. A failure only means a FIN goes instead.
+pub fn linger_zero(socket: &mio::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: a valid `linger` of the length given, on a socket we own.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            size_of_val(&linger) as libc::socklen_t,
+        );
+    }
+}

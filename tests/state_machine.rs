@@ -95,7 +95,7 @@ impl Bench {
                 Refill::FileFailed => self.closed = Some(Verdict::Close(None)),
                 Refill::Ok | Refill::FileDone => {}
             }
-            let pending = self.conn.output().pending();
+            let pending = self.conn.output().pending(self.now);
             if pending.is_empty() {
                 break;
             }

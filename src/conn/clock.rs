@@ -16,6 +16,7 @@ use super::{Conn, Env, NO_BASELINE, State, Verdict};
 use crate::config::{LINGER_TIMEOUT, MAX_PENDING_OUTPUT};
 use crate::http::HttpError;
 use crate::metrics::{Metrics, StreamEnd};
+use crate::stream::End;
 use crate::streams::Streams;
 
 impl Conn {
@@ -23,7 +24,9 @@ impl Conn {
     /// kernel's send queue, asked only when a client may have stalled.
     pub fn on_timer(&mut self, env: &mut Env, queued: impl FnOnce() -> usize) -> Verdict {
         let now = env.now;
-        if self.deadline(env.timeouts).is_none_or(|d| now < d) {
+        // Not the state's time (early, spurious, or a paced piece, which
+        // `io` writes after this).
+        if self.state_deadline(env.timeouts).is_none_or(|d| now < d) {
             return Verdict::Continue;
         }
         match &mut self.state {
@@ -41,11 +44,11 @@ impl Conn {
                 self.out.appended();
                 env.metrics.events += tick.events;
                 env.metrics.heartbeats += tick.heartbeats;
-                if tick.finished
+                if let Some(end) = tick.end
                     && let State::Streaming(stream) = self.replace_state(State::Lingering { until: now })
                 {
                     // (Lingering only for the moment the stream is moved.)
-                    self.set_state(State::Ending { stream, since: now });
+                    self.set_state(State::Ending { stream, since: now, reset: end == End::Reset });
                 }
                 Verdict::Continue
             }
@@ -73,7 +76,7 @@ impl Conn {
 
     /// The kernel took `n` bytes of the output: progress.
     pub fn sent(&mut self, n: usize, now: Instant) {
-        self.out.consumed(n);
+        self.out.consumed(n, now);
         self.queued = NO_BASELINE;
         self.progress(now);
     }
@@ -124,10 +127,17 @@ impl Conn {
         matches!(self.state, State::Closing { .. } | State::Ending { .. }) && self.out.is_empty()
     }
 
+    /// Whether the connection ends with a reset (RST) once its output is
+    /// out, rather than a shutdown (knob `reset_after`, a scripted reset).
+    pub fn wants_reset(&self) -> bool {
+        matches!(self.state, State::Ending { reset: true, .. })
+    }
+
     /// The write side was shut down (`ok`) or could not be.
     pub fn on_shutdown(&mut self, ok: bool, now: Instant) -> Verdict {
         match self.state {
             // The stream's end is final once its output is out.
+            State::Ending { reset: true, .. } => Verdict::Close(Some(StreamEnd::Reset)),
             State::Ending { .. } => Verdict::Close(Some(StreamEnd::Count)),
             // Closing at once with unread input would make the kernel
             // send a reset that can destroy the answer in flight: linger.

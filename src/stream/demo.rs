@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Emitted, Source};
+use super::{Emitted, End, Source};
 use crate::ascii::{after, parse_decimal, push_u64, split};
 use crate::config::{MAX_EVENT_SIZE, MAX_INTERVAL_MS};
 
@@ -137,15 +137,14 @@ impl Source for Demo {
         write_event(out, id, self.next, self.size as usize);
         // Event 2^64-1 is the last there can be: the stream ends there as
         // if its count were reached (else `next` could not move on).
-        let finished = self.next >= self.last;
-        if finished {
+        if self.next >= self.last {
             self.next_due = None;
-        } else {
-            self.next += 1;
-            // Past what an `Instant` holds, the next event never comes.
-            self.next_due = due.checked_add(Duration::from_millis(u64::from(self.interval_ms)));
+            return Emitted { events: 1, end: Some(End::Finish) };
         }
-        Emitted { events: 1, finished }
+        self.next += 1;
+        // Past what an `Instant` holds, the next event never comes.
+        self.next_due = due.checked_add(Duration::from_millis(u64::from(self.interval_ms)));
+        Emitted { events: 1, end: None }
     }
 }
 
@@ -174,7 +173,7 @@ mod tests {
         for n in 1..=50u32 {
             assert_eq!(s.due(), Some(t0 + 100 * MS * n));
             let late = t0 + 100 * MS * n + 30 * MS;
-            assert_eq!(s.emit(4, late, &mut out), Emitted { events: 1, finished: false });
+            assert_eq!(s.emit(4, late, &mut out), Emitted { events: 1, end: None });
         }
         assert_eq!(s.due(), Some(t0 + 100 * MS * 51));
         assert!(
@@ -208,8 +207,8 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Demo::new(0, &params(10, Some(2)), 2500 * MS, t0);
         let mut out = Vec::new();
-        assert!(!s.emit(1, t0 + 10 * MS, &mut out).finished);
-        assert!(s.emit(1, t0 + 20 * MS, &mut out).finished);
+        assert_eq!(s.emit(1, t0 + 10 * MS, &mut out).end, None);
+        assert_eq!(s.emit(1, t0 + 20 * MS, &mut out).end, Some(End::Finish));
         assert_eq!(s.due(), None);
     }
 
@@ -221,7 +220,7 @@ mod tests {
         // The last possible event ends the stream; after it, nothing is due.
         let mut s = s;
         let mut out = Vec::new();
-        assert_eq!(s.emit(1, t0, &mut out), Emitted { events: 1, finished: true });
+        assert_eq!(s.emit(1, t0, &mut out), Emitted { events: 1, end: Some(End::Finish) });
         assert_eq!(s.due(), None);
         assert_eq!(s.emit(1, t0, &mut out), Emitted::default());
         // A client that saw that last event has nothing to come.
