@@ -41,9 +41,6 @@ use std::fmt;
 
 pub use response::{Failure, check_response};
 
-/// The UTF-8 byte-order mark, which UTF-8 decode removes once, at the start.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
 /// What one `EventSource` keeps from one connection to the next.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Session {
@@ -182,34 +179,40 @@ impl Parser {
 
     /// Reads the next bytes of the body, in pieces of any size, and calls
     /// `on_item` for each event dispatched and each comment, in order.
-    pub fn feed(&mut self, mut input: &[u8], on_item: &mut impl FnMut(Item<'_>)) -> Result<(), LimitError> {
-        while !input.is_empty() {
-            if std::mem::take(&mut self.after_cr)
-                && let Some((b'\n', rest)) = input.split_first()
-            {
-                input = rest;
+    pub fn feed(&mut self, input: &[u8], on_item: &mut impl FnMut(Item<'_>)) -> Result<(), LimitError> {
+        // One UTF-8 check for the whole piece, not one per line: the lines
+        // in its valid prefix (usually all of them) are text as they lie.
+        let text = match std::str::from_utf8(input) {
+            Ok(text) => text,
+            Err(e) => input.get(..e.valid_up_to()).and_then(|valid| std::str::from_utf8(valid).ok()).unwrap_or(""),
+        };
+        let mut start = 0;
+        while let Some(rest) = input.get(start..).filter(|rest| !rest.is_empty()) {
+            if std::mem::take(&mut self.after_cr) && rest.first() == Some(&b'\n') {
+                start += 1;
                 continue;
             }
-            let Some(end) = find_line_end(input) else {
-                return self.hold(input);
+            let Some(len) = find_line_end(rest) else {
+                return self.hold(rest);
             };
-            let piece = input.get(..end).unwrap_or_default();
-            self.after_cr = input.get(end) == Some(&b'\r');
-            input = input.get(end + 1..).unwrap_or_default();
+            let end = start + len;
+            let piece = rest.get(..len).unwrap_or_default();
+            self.after_cr = rest.get(len) == Some(&b'\r');
             if self.line.is_empty() {
                 // The common case: the whole line is in this piece, and is
                 // read where it lies.
-                self.line_ended(piece, on_item)?;
+                self.line_ended(piece, text.get(start..end), on_item)?;
             } else {
                 self.hold(piece)?;
                 // Taken out so `line_ended` can borrow `self`, and put back
                 // so the next unfinished line reuses its capacity.
                 let line = std::mem::take(&mut self.line);
-                let result = self.line_ended(&line, on_item);
+                let result = self.line_ended(&line, None, on_item);
                 self.line = line;
                 self.line.clear();
                 result?;
             }
+            start = end + 1;
         }
         Ok(())
     }
@@ -239,48 +242,64 @@ impl Parser {
         Ok(())
     }
 
-    /// One line, raw and without its end.
-    fn line_ended(&mut self, raw: &[u8], on_item: &mut impl FnMut(Item<'_>)) -> Result<(), LimitError> {
-        let raw = if std::mem::take(&mut self.at_start) { raw.strip_prefix(BOM).unwrap_or(raw) } else { raw };
-        if raw.is_empty() {
-            self.dispatch(on_item);
-            return Ok(());
-        }
+    /// One line without its end: `raw`, and `text` when it is known to be
+    /// valid UTF-8.
+    fn line_ended(
+        &mut self,
+        raw: &[u8],
+        text: Option<&str>,
+        on_item: &mut impl FnMut(Item<'_>),
+    ) -> Result<(), LimitError> {
         // Decoding line by line is decoding the stream: CR and LF are ASCII,
         // so they never belong to a multibyte sequence, good or bad.
         let mut scratch = std::mem::take(&mut self.scratch);
-        let result = self.process_line(decode(raw, &mut scratch), on_item);
+        let mut line = text.unwrap_or_else(|| decode(raw, &mut scratch));
+        if std::mem::take(&mut self.at_start) {
+            line = line.strip_prefix('\u{FEFF}').unwrap_or(line);
+        }
+        let result = if line.is_empty() {
+            self.dispatch(on_item);
+            Ok(())
+        } else {
+            self.process_line(line, on_item)
+        };
         self.scratch = scratch;
         result
     }
 
     fn process_line(&mut self, line: &str, on_item: &mut impl FnMut(Item<'_>)) -> Result<(), LimitError> {
-        if let Some(comment) = line.strip_prefix(':') {
-            on_item(Item::Comment(comment));
+        // The colon is ASCII, so cutting at it is cutting at a character
+        // boundary; searching bytes, not chars, keeps this cheap.
+        let colon = line.as_bytes().iter().position(|&b| b == b':');
+        if colon == Some(0) {
+            on_item(Item::Comment(line.get(1..).unwrap_or_default()));
             return Ok(());
         }
-        let (field, value) = match line.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+        let (field, value) = match colon {
+            Some(colon) => {
+                let value = line.get(colon + 1..).unwrap_or_default();
+                (line.get(..colon).unwrap_or_default(), value.strip_prefix(' ').unwrap_or(value))
+            }
             None => (line, ""),
         };
-        match field {
-            "event" => {
+        match field.as_bytes() {
+            b"event" => {
                 self.event_type.clear();
                 self.event_type.push_str(value);
             }
-            "data" => {
+            b"data" => {
                 if self.data.len().saturating_add(value.len()).saturating_add(1) > self.limits.data {
                     return Err(LimitError::DataTooLong);
                 }
                 self.data.push_str(value);
                 self.data.push('\n');
             }
-            "id" if !value.contains('\0') => {
+            b"id" if !value.as_bytes().contains(&0) => {
                 self.last_event_id_buffer.clear();
                 self.last_event_id_buffer.push_str(value);
                 self.has_id = true;
             }
-            "retry" => {
+            b"retry" => {
                 if let Some(ms) = parse_retry(value) {
                     self.session.reconnection_time_ms = Some(ms);
                 }
@@ -328,9 +347,9 @@ fn find_line_end(bytes: &[u8]) -> Option<usize> {
     words.remainder().iter().position(|&b| b == b'\n' || b == b'\r').map(|i| offset + i)
 }
 
-/// `raw` as text: borrowed when it is valid UTF-8 (the usual case, at no
-/// cost but the check), else decoded into `scratch` with one U+FFFD per
-/// maximal bad sequence, as the Encoding standard's UTF-8 decode does.
+/// `raw` (a line held across feeds, or one with bad UTF-8) as text: borrowed
+/// when it is valid, else decoded into `scratch` with one U+FFFD per maximal
+/// bad sequence, as the Encoding standard's UTF-8 decode does.
 fn decode<'a>(raw: &'a [u8], scratch: &'a mut String) -> &'a str {
     if let Ok(text) = std::str::from_utf8(raw) {
         return text;

@@ -8,6 +8,9 @@ use proptest::prelude::*;
 use super::tests::{Got, c, ev, run};
 use super::*;
 
+/// The UTF-8 byte-order mark, which UTF-8 decode removes once, at the start.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// A plain reading of §9.2.5 and §9.2.6: decode the whole stream, cut it
 /// into lines, process each; items and the final session.
 fn reference(input: &[u8]) -> (Vec<Got>, String, Option<u64>) {
