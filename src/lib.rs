@@ -23,6 +23,7 @@ pub mod config;
 pub mod conn;
 pub mod content;
 pub mod date;
+pub mod eventsource;
 pub mod http;
 pub mod io;
 pub mod knobs;

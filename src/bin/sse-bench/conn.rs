@@ -14,11 +14,11 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use sse_server::eventsource::LimitError;
 
-use crate::check::{self, StreamCheck};
 use crate::chunked::{self, ChunkError};
 use crate::response::{self, Framing, HeadError, MAX_HEAD};
-use crate::sse::{self, Item, SseError};
+use crate::sse;
 use crate::stats::Stats;
 
 /// How a connection ended, when it ended before the run did.
@@ -40,7 +40,7 @@ pub enum Cause {
     Head(HeadError),
     ClosedBeforeHead,
     Chunk(ChunkError),
-    Sse(SseError),
+    Sse(LimitError),
 }
 
 impl From<io::Error> for Cause {
@@ -96,28 +96,20 @@ pub struct Conn {
     started: Instant,
     /// The response head so far; emptied (and freed) once it is complete.
     head: Vec<u8>,
-    sse: sse::Parser,
-    check: StreamCheck,
+    /// The body's events, once it is a stream.
+    events: sse::Reader,
 }
 
 impl Conn {
     /// A connection whose connect() was called at `started`, registered for
     /// reading and writing under `token`.
     pub fn new(stream: TcpStream, token: Token, started: Instant) -> Conn {
-        Conn {
-            stream,
-            token,
-            state: State::Connecting,
-            started,
-            head: Vec::new(),
-            sse: sse::Parser::new(),
-            check: StreamCheck::default(),
-        }
+        Conn { stream, token, state: State::Connecting, started, head: Vec::new(), events: sse::Reader::new() }
     }
 
     /// The number of the last event this stream received, if any.
     pub fn last_event(&self) -> Option<u64> {
-        self.check.last_number()
+        self.events.last_number()
     }
 
     pub fn is_streaming(&self) -> bool {
@@ -220,13 +212,13 @@ impl Conn {
         let State::Streaming(body) = &mut self.state else {
             return None;
         };
-        let (sse, check) = (&mut self.sse, &mut self.check);
+        let events = &mut self.events;
         let result = match body {
-            Body::UntilClose => feed_events(sse, check, bytes, ctx),
+            Body::UntilClose => feed_events(events, bytes, ctx),
             Body::Length(left) => {
                 let take = usize::try_from(*left).unwrap_or(usize::MAX).min(bytes.len());
                 *left -= take as u64;
-                let result = feed_events(sse, check, bytes.get(..take).unwrap_or_default(), ctx);
+                let result = feed_events(events, bytes.get(..take).unwrap_or_default(), ctx);
                 if result.is_ok() && *left == 0 {
                     return Some(End::EarlyClose);
                 }
@@ -237,7 +229,7 @@ impl Conn {
                 loop {
                     match decoder.next(&mut input) {
                         Ok(Some(data)) => {
-                            if let Err(e) = feed_events(sse, check, data, ctx) {
+                            if let Err(e) = feed_events(events, data, ctx) {
                                 break Err(e);
                             }
                         }
@@ -253,20 +245,6 @@ impl Conn {
 }
 
 /// Parses event-stream bytes and checks and counts what they carry.
-fn feed_events(sse: &mut sse::Parser, check: &mut StreamCheck, bytes: &[u8], ctx: &mut Ctx<'_>) -> Result<(), Cause> {
-    let (stats, arrival_us, interval_us) = (&mut *ctx.stats, ctx.arrival_us, ctx.interval_us);
-    let mut on_item = |item: Item<'_>| match item {
-        Item::Comment => stats.comments += 1,
-        Item::Event(event) => {
-            stats.events += 1;
-            let id = event.has_id.then(|| check::id_number(event.last_event_id)).flatten();
-            let seen = check.on_event(id, arrival_us, interval_us);
-            stats.gaps += u64::from(seen.gap);
-            stats.repeats += u64::from(seen.repeat);
-            if let Some(late) = seen.lateness_us {
-                stats.lateness_us.record(late);
-            }
-        }
-    };
-    sse.feed(bytes, &mut on_item).map_err(Cause::Sse)
+fn feed_events(events: &mut sse::Reader, bytes: &[u8], ctx: &mut Ctx<'_>) -> Result<(), Cause> {
+    events.feed(bytes, ctx.arrival_us, ctx.interval_us, ctx.stats).map_err(Cause::Sse)
 }

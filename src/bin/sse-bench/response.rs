@@ -2,9 +2,14 @@
 //! framed (RFC 9112 §6.3)?
 //!
 //! Pure: bytes in, a verdict out. The caller keeps the head bytes, bounded
-//! by `MAX_HEAD`; `httparse` does the grammar, with at most `MAX_FIELDS`.
+//! by `MAX_HEAD`; `httparse` does the grammar, with at most `MAX_FIELDS`;
+//! whether the head opens a stream (status and `Content-Type`) is
+//! `sse_server::eventsource::check_response`, the rule of `EventSource`.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use sse_server::eventsource::{self, Failure};
 
 /// Largest response head accepted.
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -56,22 +61,21 @@ pub fn parse(head: &[u8]) -> Result<Option<(usize, Framing)>, HeadError> {
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(HeadError::Malformed),
     };
-    match response.code {
-        Some(200) => {}
-        Some(code) => return Err(HeadError::Status(code)),
-        None => return Err(HeadError::Malformed),
-    }
+    let code = response.code.ok_or(HeadError::Malformed)?;
     let values = |name: &'static str| {
         response.headers.iter().filter(move |f| f.name.eq_ignore_ascii_case(name)).map(|f| f.value)
     };
-    let is_event_stream = values("content-type").any(|v| {
-        let v = v.trim_ascii();
-        let media = v.split(|&b| b == b';').next().unwrap_or_default();
-        media.trim_ascii().eq_ignore_ascii_case(b"text/event-stream")
-    });
-    if !is_event_stream {
-        return Err(HeadError::NotEventStream);
-    }
+    // Judged as `EventSource` judges it. Several fields are one value, as
+    // Fetch joins them (a copy only then, once per stream).
+    let mut types = values("content-type");
+    let content_type = match (types.next(), types.next()) {
+        (only, None) => Cow::Borrowed(only.unwrap_or_default()),
+        _ => Cow::Owned(values("content-type").collect::<Vec<_>>().join(&b", "[..])),
+    };
+    eventsource::check_response(code, &content_type).map_err(|failure| match failure {
+        Failure::Status(code) => HeadError::Status(code),
+        Failure::NotEventStream => HeadError::NotEventStream,
+    })?;
     // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3).
     let codings: Vec<&[u8]> = values("transfer-encoding")
         .flat_map(|v| v.split(|&b| b == b','))
@@ -141,6 +145,11 @@ mod tests {
             ("404", "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".into(), Err(HeadError::Status(404))),
             ("503", "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n".into(), Err(HeadError::Status(503))),
             ("html", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n".into(), Err(HeadError::NotEventStream)),
+            ("two types, the last wins", format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n{ct}\r\n"),
+                Ok(Some(Framing::UntilClose))),
+            ("two types, the last loses", format!("HTTP/1.1 200 OK\r\n{ct}Content-Type: text/html\r\n\r\n"),
+                Err(HeadError::NotEventStream)),
+            ("204", "HTTP/1.1 204 No Content\r\n\r\n".into(), Err(HeadError::Status(204))),
             ("no type", "HTTP/1.1 200 OK\r\n\r\n".into(), Err(HeadError::NotEventStream)),
             ("type prefix only", "HTTP/1.1 200 OK\r\nContent-Type: text/event-streamx\r\n\r\n".into(),
                 Err(HeadError::NotEventStream)),

@@ -1,14 +1,18 @@
-//! The event-stream parser of the WHATWG HTML standard ("Server-sent
-//! events", "Interpreting an event stream"), fed with body bytes in pieces of
-//! any size.
+//! How sse-bench reads one stream's body: with the project's event-stream
+//! parser, `sse_server::eventsource` (what a browser's `EventSource` makes
+//! of the bytes), under sse-bench's own bounds, and what each item counts.
 //!
-//! It owns one stream's partial line and the event being built. What always
-//! holds: the partial line never exceeds `MAX_LINE` bytes and the data buffer
-//! never exceeds `MAX_DATA` bytes; a peer that sends more gets an error, so
-//! memory per stream is bounded whatever the server sends. Pure: no socket,
-//! no clock.
+//! It owns one stream's parser and its id checks. What always holds: the
+//! parser keeps at most `MAX_LINE` bytes of an unfinished line and
+//! `MAX_DATA` bytes of one event's data, and a server that sends more breaks
+//! the stream with an error, so memory per stream is bounded whatever the
+//! server sends (a line that arrives whole in one read is not copied, so it
+//! is bounded by the read buffer instead). Pure: no socket, no clock.
 
-use std::fmt;
+use sse_server::eventsource::{Item, LimitError, Limits, Parser};
+
+use crate::check::{self, StreamCheck};
+use crate::stats::Stats;
 
 /// Longest line kept while waiting for its end: 64 KiB of payload plus room
 /// for a field name. A real server's lines are far shorter.
@@ -16,170 +20,49 @@ pub const MAX_LINE: usize = 64 * 1024 + 1024;
 /// Largest data buffer of one event (all its `data` lines together).
 pub const MAX_DATA: usize = 64 * 1024 + 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SseError {
-    LineTooLong,
-    DataTooLong,
+/// One stream's event-stream reader.
+#[derive(Debug)]
+pub struct Reader {
+    parser: Parser,
+    check: StreamCheck,
 }
 
-impl fmt::Display for SseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SseError::LineTooLong => "event-stream line longer than the limit",
-            SseError::DataTooLong => "event data longer than the limit",
-        })
-    }
-}
-
-/// One dispatched event, borrowed from the parser's buffers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Event<'a> {
-    /// The `event` field; empty means the default type, `message`.
-    pub event_type: &'a [u8],
-    pub data: &'a [u8],
-    /// The last event id string as `EventSource` would expose it: it persists
-    /// from earlier events when this one has no `id` field.
-    pub last_event_id: &'a [u8],
-    /// Whether this event's own block had an `id` field. Id checks use only
-    /// those, so a server that tags some events does not look like it repeats.
-    pub has_id: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Item<'a> {
-    Event(Event<'a>),
-    /// A line starting with `:` (heartbeats are these).
-    Comment,
-}
-
-#[derive(Debug, Default)]
-pub struct Parser {
-    /// The line read so far, without its end.
-    line: Vec<u8>,
-    /// The previous piece ended with CR: an LF starting the next piece
-    /// belongs to that CRLF and is not a second (blank) line.
-    after_cr: bool,
-    /// A byte-order mark is skipped only at the very start of the stream.
-    seen_first_line: bool,
-    event_type: Vec<u8>,
-    data: Vec<u8>,
-    last_event_id: Vec<u8>,
-    has_id: bool,
-    /// The last valid `retry` value: parsed as the standard says, unused.
-    pub retry_ms: Option<u64>,
-}
-
-impl Parser {
-    pub fn new() -> Parser {
-        Parser::default()
+impl Reader {
+    pub fn new() -> Reader {
+        Reader { parser: Parser::new(Limits { line: MAX_LINE, data: MAX_DATA }), check: StreamCheck::default() }
     }
 
-    /// Parses the next piece of the stream, calling `on_item` for every
-    /// event dispatched and every comment line.
-    pub fn feed(&mut self, mut input: &[u8], on_item: &mut impl FnMut(Item<'_>)) -> Result<(), SseError> {
-        while !input.is_empty() {
-            if self.after_cr {
-                self.after_cr = false;
-                if let Some((b'\n', rest)) = input.split_first() {
-                    input = rest;
-                    continue;
+    /// The number of the last event this stream received, if any.
+    pub fn last_number(&self) -> Option<u64> {
+        self.check.last_number()
+    }
+
+    /// Parses the next body bytes, which arrived at `arrival_us`, and counts
+    /// and checks what they carry into `stats`.
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        arrival_us: u64,
+        interval_us: u64,
+        stats: &mut Stats,
+    ) -> Result<(), LimitError> {
+        let check = &mut self.check;
+        let mut on_item = |item: Item<'_>| match item {
+            Item::Comment(_) => stats.comments += 1,
+            Item::Event(event) => {
+                stats.events += 1;
+                // Only an event's own id is checked: an event that inherits
+                // the last one is not a repeat of it.
+                let id = event.has_id.then(|| check::id_number(event.last_event_id.as_bytes())).flatten();
+                let seen = check.on_event(id, arrival_us, interval_us);
+                stats.gaps += u64::from(seen.gap);
+                stats.repeats += u64::from(seen.repeat);
+                if let Some(late) = seen.lateness_us {
+                    stats.lateness_us.record(late);
                 }
             }
-            let Some(end) = input.iter().position(|&b| b == b'\n' || b == b'\r') else {
-                self.append_to_line(input)?;
-                return Ok(());
-            };
-            let (piece, rest) = input.split_at(end);
-            let Some((&terminator, rest)) = rest.split_first() else {
-                return Ok(()); // unreachable: `end` indexes a terminator
-            };
-            self.after_cr = terminator == b'\r';
-            input = rest;
-            if self.line.is_empty() {
-                self.process_line(piece, on_item)?;
-            } else {
-                self.append_to_line(piece)?;
-                // Taken out so `process_line` can borrow `self`; put back
-                // so its capacity is reused by the next partial line.
-                let line = std::mem::take(&mut self.line);
-                let result = self.process_line(&line, on_item);
-                self.line = line;
-                self.line.clear();
-                result?;
-            }
-        }
-        Ok(())
-    }
-
-    fn append_to_line(&mut self, bytes: &[u8]) -> Result<(), SseError> {
-        if self.line.len() + bytes.len() > MAX_LINE {
-            return Err(SseError::LineTooLong);
-        }
-        self.line.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    fn process_line(&mut self, mut line: &[u8], on_item: &mut impl FnMut(Item<'_>)) -> Result<(), SseError> {
-        if !self.seen_first_line {
-            self.seen_first_line = true;
-            line = line.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(line);
-        }
-        if line.is_empty() {
-            self.dispatch(on_item);
-            return Ok(());
-        }
-        if line.first() == Some(&b':') {
-            on_item(Item::Comment);
-            return Ok(());
-        }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
-            Some(colon) => {
-                let (field, value) = line.split_at(colon);
-                let value = value.get(1..).unwrap_or_default();
-                (field, value.strip_prefix(b" ").unwrap_or(value))
-            }
-            None => (line, &b""[..]),
         };
-        match field {
-            b"event" => {
-                self.event_type.clear();
-                self.event_type.extend_from_slice(value);
-            }
-            b"data" => {
-                if self.data.len() + value.len() + 1 > MAX_DATA {
-                    return Err(SseError::DataTooLong);
-                }
-                self.data.extend_from_slice(value);
-                self.data.push(b'\n');
-            }
-            // The standard ignores an id containing NUL.
-            b"id" if !value.contains(&0) => {
-                self.last_event_id.clear();
-                self.last_event_id.extend_from_slice(value);
-                self.has_id = true;
-            }
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                let ms = value.iter().fold(0u64, |ms, &d| ms.saturating_mul(10).saturating_add(u64::from(d - b'0')));
-                self.retry_ms = Some(ms);
-            }
-            _ => {} // unknown fields are ignored, as the standard says
-        }
-        Ok(())
-    }
-
-    fn dispatch(&mut self, on_item: &mut impl FnMut(Item<'_>)) {
-        let has_id = std::mem::replace(&mut self.has_id, false);
-        // A block without data (a heartbeat, a lone `id`) dispatches nothing.
-        if let Some(data) = self.data.strip_suffix(b"\n") {
-            on_item(Item::Event(Event {
-                event_type: &self.event_type,
-                data,
-                last_event_id: &self.last_event_id,
-                has_id,
-            }));
-        }
-        self.data.clear();
-        self.event_type.clear();
+        self.parser.feed(bytes, &mut on_item)
     }
 }
 
@@ -187,81 +70,64 @@ impl Parser {
 mod tests {
     use super::*;
 
-    /// (event type, data, last event id, has own id), or "#" for a comment.
-    type Got = Vec<(String, String, String, bool)>;
+    /// (events, comments, gaps, repeats, last number) after feeding `pieces`.
+    type Counted = (u64, u64, u64, u64, Option<u64>);
 
-    fn item_to_row(item: Item<'_>) -> (String, String, String, bool) {
-        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        match item {
-            Item::Comment => ("#".into(), String::new(), String::new(), false),
-            Item::Event(e) => (s(e.event_type), s(e.data), s(e.last_event_id), e.has_id),
-        }
-    }
-
-    fn parse_in_pieces(pieces: &[&[u8]]) -> Result<Got, SseError> {
-        let mut parser = Parser::new();
-        let mut got = Vec::new();
+    fn read(pieces: &[&[u8]]) -> Result<Counted, LimitError> {
+        let mut reader = Reader::new();
+        let mut stats = Stats::default();
         for piece in pieces {
-            parser.feed(piece, &mut |item| got.push(item_to_row(item)))?;
+            reader.feed(piece, 0, 1, &mut stats)?;
         }
-        Ok(got)
-    }
-
-    fn row(t: &str, d: &str, id: &str, has: bool) -> (String, String, String, bool) {
-        (t.into(), d.into(), id.into(), has)
+        Ok((stats.events, stats.comments, stats.gaps, stats.repeats, reader.last_number()))
     }
 
     #[test]
     fn table_in_every_split() {
         let sse_server = "event: my-custom-event\nid: 3-7\ndata: Server says hi! (event #7 of connection #3)\n\n";
+        let node = "event: my-custom-event\nid: 1001\ndata: Server says hi! (event #1 of connection #1)\n\n";
         #[rustfmt::skip]
-        let cases: &[(&str, &str, Got)] = &[
-            ("lf", "data: a\n\n", vec![row("", "a", "", false)]),
-            ("crlf", "data: a\r\n\r\n", vec![row("", "a", "", false)]),
-            ("cr", "data: a\r\r", vec![row("", "a", "", false)]),
-            ("mixed ends", "data: a\rdata: b\r\ndata: c\n\r\n", vec![row("", "a\nb\nc", "", false)]),
-            ("sse-server event", sse_server,
-                vec![row("my-custom-event", "Server says hi! (event #7 of connection #3)", "3-7", true)]),
-            ("no space after colon", "data:x\n\n", vec![row("", "x", "", false)]),
-            ("only one space stripped", "data:  x\n\n", vec![row("", " x", "", false)]),
-            ("field without colon", "data\n\n", vec![row("", "", "", false)]),
-            ("comment", ": hi\n\n", vec![row("#", "", "", false)]),
-            ("heartbeat", ":\n\n", vec![row("#", "", "", false)]),
-            ("no blank line, no event", "data: x\n", vec![]),
-            ("eof discards", "data: x", vec![]),
-            ("leading blank lines", "\r\n\n\rdata: x\n\n", vec![row("", "x", "", false)]),
-            ("id persists", "id: 1\ndata: a\n\ndata: b\n\n",
-                vec![row("", "a", "1", true), row("", "b", "1", false)]),
-            ("lone id block", "id: 9\n\ndata: b\n\n", vec![row("", "b", "9", false)]),
-            ("empty id resets", "id: 1\ndata: a\n\nid\ndata: b\n\n",
-                vec![row("", "a", "1", true), row("", "b", "", true)]),
-            ("id with NUL ignored", "id: 1\0\ndata: a\n\n", vec![row("", "a", "", false)]),
-            ("event type resets", "event: t\ndata: a\n\ndata: b\n\n",
-                vec![row("t", "a", "", false), row("", "b", "", false)]),
-            ("unknown field", "foo: bar\ndata: a\n\n", vec![row("", "a", "", false)]),
-            ("bom", "\u{FEFF}data: a\n\n", vec![row("", "a", "", false)]),
-            ("second bom is data", "data: \u{FEFF}a\n\n", vec![row("", "\u{FEFF}a", "", false)]),
-            ("retry only", "retry: 100\n\n", vec![]),
-            ("node demo", "event: my-custom-event\nid: 1001\ndata: Server says hi! (event #1 of connection #1)\n\n",
-                vec![row("my-custom-event", "Server says hi! (event #1 of connection #1)", "1001", true)]),
+        let cases: &[(&str, String, Counted)] = &[
+            ("sse-server event", sse_server.into(), (1, 0, 0, 0, Some(7))),
+            ("node demo event", node.into(), (1, 0, 0, 0, Some(1001))),
+            ("crlf", "id: 3-7\r\ndata: a\r\n\r\n".into(), (1, 0, 0, 0, Some(7))),
+            ("cr", "id: 3-7\rdata: a\r\r".into(), (1, 0, 0, 0, Some(7))),
+            ("bom", "\u{FEFF}id: 3-7\ndata: a\n\n".into(), (1, 0, 0, 0, Some(7))),
+            ("in order", format!("{sse_server}{}", sse_server.replace("3-7", "3-8")), (2, 0, 0, 0, Some(8))),
+            ("gap", format!("{sse_server}{}", sse_server.replace("3-7", "3-9")), (2, 0, 1, 0, Some(9))),
+            ("repeat", format!("{sse_server}{sse_server}"), (2, 0, 0, 1, Some(7))),
+            // An event without its own id is taken as the next one, and the
+            // id it inherits is not checked: no repeat.
+            ("id persists", "id: 1\ndata: a\n\ndata: b\n\n".into(), (2, 0, 0, 0, Some(2))),
+            ("lone id block", "id: 9\n\ndata: b\n\n".into(), (1, 0, 0, 0, Some(1))),
+            ("empty id resets", "id: 1\ndata: a\n\nid\ndata: b\n\n".into(), (2, 0, 0, 0, Some(2))),
+            ("id with NUL ignored", "id: 5\0\ndata: a\n\n".into(), (1, 0, 0, 0, Some(1))),
+            ("heartbeat", ": heartbeat\n\n".into(), (0, 1, 0, 0, None)),
+            ("comments", ":\n: hi\ndata: a\n\n".into(), (1, 2, 0, 0, Some(1))),
+            ("no blank line, no event", "id: 1\ndata: x\n".into(), (0, 0, 0, 0, None)),
+            ("a block without data is no event", "id: 1\nretry: 100\n\n".into(), (0, 0, 0, 0, None)),
         ];
         for (name, input, want) in cases {
             let bytes = input.as_bytes();
-            assert_eq!(&parse_in_pieces(&[bytes]).unwrap(), want, "{name}: whole");
+            assert_eq!(read(&[bytes]), Ok(*want), "{name}: whole");
             for at in 0..=bytes.len() {
                 let (a, b) = bytes.split_at(at);
-                assert_eq!(&parse_in_pieces(&[a, b]).unwrap(), want, "{name}: split at {at}");
+                assert_eq!(read(&[a, b]), Ok(*want), "{name}: split at {at}");
             }
             let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
-            assert_eq!(&parse_in_pieces(&bytewise).unwrap(), want, "{name}: byte by byte");
+            assert_eq!(read(&bytewise), Ok(*want), "{name}: byte by byte");
         }
     }
 
     #[test]
-    fn retry_is_parsed() {
-        let mut parser = Parser::new();
-        parser.feed(b"retry: 1500\nretry: x\nretry:\n", &mut |_| {}).unwrap();
-        assert_eq!(parser.retry_ms, Some(1500));
+    fn lateness_is_recorded_after_the_first_event() {
+        let mut reader = Reader::new();
+        let mut stats = Stats::default();
+        let event = |n: u64| format!("id: 1-{n}\ndata: x\n\n");
+        for (n, at) in [(1, 1_000), (2, 2_500), (3, 3_000)] {
+            assert_eq!(reader.feed(event(n).as_bytes(), at, 1_000, &mut stats), Ok(()));
+        }
+        assert_eq!((stats.lateness_us.count(), stats.lateness_us.max()), (2, 500));
     }
 
     #[test]
@@ -269,11 +135,11 @@ mod tests {
         let mut ok = vec![b'x'; MAX_LINE];
         ok.push(b'\n');
         for pieces in [vec![&ok[..]], ok.chunks(1000).collect()] {
-            assert_eq!(parse_in_pieces(&pieces), Ok(vec![]));
+            assert_eq!(read(&pieces), Ok((0, 0, 0, 0, None)));
         }
         let too_long = vec![b'x'; MAX_LINE + 1];
         for pieces in [vec![&too_long[..]], too_long.chunks(1000).collect()] {
-            assert_eq!(parse_in_pieces(&pieces), Err(SseError::LineTooLong));
+            assert_eq!(read(&pieces), Err(LimitError::LineTooLong));
         }
     }
 
@@ -283,8 +149,8 @@ mod tests {
         let line = format!("data: {}\n", "x".repeat(1000));
         let fits = MAX_DATA / 1001;
         let ok = line.repeat(fits) + "\n";
-        assert_eq!(parse_in_pieces(&[ok.as_bytes()]).unwrap().len(), 1);
+        assert_eq!(read(&[ok.as_bytes()]).map(|counted| counted.0), Ok(1));
         let over = line.repeat(fits + 1);
-        assert_eq!(parse_in_pieces(&[over.as_bytes()]), Err(SseError::DataTooLong));
+        assert_eq!(read(&[over.as_bytes()]), Err(LimitError::DataTooLong));
     }
 }
