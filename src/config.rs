@@ -29,8 +29,14 @@ pub const MAX_PENDING_OUTPUT: usize = 64 * 1024;
 /// metrics text) or one event of `MAX_EVENT_SIZE` with its framing.
 pub const MAX_APPEND: usize = 64 * 1024 + 1024;
 /// A connection's output buffer never holds more than this: appends stop
-/// at `MAX_PENDING_OUTPUT`, and one step appends at most `MAX_APPEND`.
-pub const OUTPUT_LIMIT: usize = MAX_PENDING_OUTPUT + MAX_APPEND;
+/// at `MAX_PENDING_OUTPUT`, and one step appends at most `MAX_APPEND`; a
+/// scripted write goes only into an empty buffer, and at most doubles in
+/// size when its line endings become CRLF, with a chunk's framing.
+pub const OUTPUT_LIMIT: usize = {
+    let appends = MAX_PENDING_OUTPUT + MAX_APPEND;
+    let scripted = 2 * MAX_SCRIPT_WRITE + 64;
+    if appends > scripted { appends } else { scripted }
+};
 /// Bytes read from a socket at once.
 pub const READ_CHUNK: usize = 16 * 1024;
 /// The work one connection gets per loop turn: this many bytes read, and
@@ -79,6 +85,17 @@ pub const MAX_EVENT_SIZE: usize = 65_536;
 pub const MAX_SPLIT: usize = 65_536;
 pub const MAX_RANDOM_PIECE: usize = 16;
 pub const MAX_PAUSE_MS: u64 = 10_000;
+/// A scenario's script writes at most this much at once (a longer repeat
+/// goes on in the next write: 10,000 small events fit in one).
+pub const MAX_SCRIPT_WRITE: usize = 96 * 1024;
+/// Scenarios that count a client's requests by its `key` remember at most
+/// this many keys (the least recently used is forgotten), each at most
+/// `MAX_KEY_LEN` bytes (longer: `400`).
+pub const MAX_KEYS: usize = 1024;
+pub const MAX_KEY_LEN: usize = 64;
+/// Generated documents (a scenario's expectation or raw bytes, up to a few
+/// MiB each) held for clients at once, in bytes: past it, `503`.
+pub const MAX_DOCUMENTS: u64 = 64 << 20;
 /// Writes to one connection per loop turn: a stream cut into 1-byte pieces
 /// waits for the next turn past this many, after the others.
 pub const MAX_WRITES_PER_TURN: usize = 64;

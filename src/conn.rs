@@ -230,7 +230,7 @@ impl Conn {
     /// Back-pressure: a request connection answers no more requests until
     /// the client has read what it asked for.
     fn held_back(&self) -> bool {
-        self.state.reads_requests() && (self.out.len() >= MAX_PENDING_OUTPUT || self.out.has_file())
+        self.state.reads_requests() && (self.out.len() >= MAX_PENDING_OUTPUT || !self.out.tail_is_empty())
     }
 
     fn budget(&mut self, turn: u64) -> &mut Budget {
@@ -403,6 +403,10 @@ impl Conn {
                 metrics.downloads += 1;
                 self.out.send_file(file, len);
             }
+            Rest::Document(doc) => {
+                metrics.documents += doc.len() as u64;
+                self.out.send_document(doc);
+            }
             Rest::Stream(mut start) => {
                 if let Some(pace) = start.pace.take() {
                     self.out.pace(pace);
@@ -425,7 +429,7 @@ impl Conn {
         log::debug!("refused a request: {e}");
         self.input = Vec::new();
         self.head_scanned = 0;
-        if self.out.has_file() {
+        if !self.out.tail_is_empty() {
             // A file is half sent: nothing can follow it on this connection.
             return Verdict::Close(None);
         }

@@ -101,6 +101,8 @@ pub struct Request<'a> {
     pub keep_alive: bool,
     /// `Accept` names `text/event-stream` (what every `EventSource` sends).
     pub accepts_event_stream: bool,
+    /// `Accept` names `text/html` (a browser navigating to a page).
+    pub accepts_html: bool,
     pub last_event_id: Option<&'a [u8]>,
     /// `Expect: 100-continue`: the client waits for an interim response
     /// before it sends the content.
@@ -184,6 +186,7 @@ pub fn parse(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
         framing,
         keep_alive,
         accepts_event_stream: fields.accepts_event_stream,
+        accepts_html: fields.accepts_html,
         last_event_id: fields.last_event_id,
         expect_continue: fields.expect_continue && line.version == Version::Http11,
         head_len,
@@ -255,6 +258,7 @@ struct Fields<'a> {
     close: bool,
     keep_alive: bool,
     accepts_event_stream: bool,
+    accepts_html: bool,
     last_event_id: Option<&'a [u8]>,
     expect_continue: bool,
 }
@@ -270,6 +274,7 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
         close: false,
         keep_alive: false,
         accepts_event_stream: false,
+        accepts_html: false,
         last_event_id: None,
         expect_continue: false,
     };
@@ -313,10 +318,11 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
                 }
             }
         } else if name.eq_ignore_ascii_case(b"accept") {
-            f.accepts_event_stream |= list(value).any(|range| {
-                let media = range.split(|&b| b == b';').next().unwrap_or_default();
-                trim_ows(media).eq_ignore_ascii_case(b"text/event-stream")
-            });
+            for range in list(value) {
+                let media = trim_ows(range.split(|&b| b == b';').next().unwrap_or_default());
+                f.accepts_event_stream |= media.eq_ignore_ascii_case(b"text/event-stream");
+                f.accepts_html |= media.eq_ignore_ascii_case(b"text/html");
+            }
         } else if name.eq_ignore_ascii_case(b"expect") {
             f.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"last-event-id") {

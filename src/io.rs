@@ -162,6 +162,7 @@ fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<Flushed, Ver
         match conn.output().refill() {
             Refill::Ok => {}
             Refill::FileDone => env.metrics.downloads = env.metrics.downloads.saturating_sub(1),
+            Refill::DocumentDone(len) => env.metrics.documents = env.metrics.documents.saturating_sub(len as u64),
             Refill::FileFailed => {
                 env.metrics.downloads = env.metrics.downloads.saturating_sub(1);
                 return Err(Verdict::Close(None));

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub connections: u64,
     /// Files being sent, each holding a descriptor until its last byte.
     pub downloads: u64,
+    /// Bytes of generated documents being sent (bounded by `MAX_DOCUMENTS`).
+    pub documents: u64,
     process: Process,
 }
 

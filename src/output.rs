@@ -23,12 +23,16 @@ pub struct Output {
     tail: Option<Tail>,
 }
 
-/// What comes after the buffer: a download's file, or a stream's pace
-/// (never both: a connection sends a file or a stream).
+/// What comes after the buffer: a download's file, a document too large
+/// for the buffer, or a stream's pace (one at a time: a connection sends
+/// one of them at a time).
 #[derive(Debug)]
 enum Tail {
     /// The rest of a file and how many bytes of it are still to send.
     File(File, u64),
+    /// A generated document (a scenario's expectation) and how much of it
+    /// has gone into the buffer.
+    Document(Vec<u8>, usize),
     Paced(Box<Pace>),
 }
 
@@ -83,6 +87,8 @@ pub enum Refill {
     Ok,
     /// The last piece of the file is in the buffer; its descriptor is closed.
     FileDone,
+    /// The last piece of a document of this many bytes is in the buffer.
+    DocumentDone(usize),
     /// The file could not give what its `Content-Length` promised (it
     /// shrank, or a read failed); its descriptor is closed.
     FileFailed,
@@ -96,11 +102,30 @@ impl Output {
 
     /// Nothing at all left to send.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty() && !self.has_file()
+        self.buf.is_empty() && self.tail_is_empty()
     }
 
     pub fn has_file(&self) -> bool {
         matches!(self.tail, Some(Tail::File(..)))
+    }
+
+    /// Nothing of a file or a document is left to send.
+    pub fn tail_is_empty(&self) -> bool {
+        !matches!(self.tail, Some(Tail::File(..) | Tail::Document(..)))
+    }
+
+    /// The size of a document being sent, if one is.
+    pub fn document(&self) -> Option<usize> {
+        match &self.tail {
+            Some(Tail::Document(d, _)) => Some(d.len()),
+            _ => None,
+        }
+    }
+
+    /// Sends `doc` after what the buffer holds, `MAX_PENDING_OUTPUT` at a time.
+    pub fn send_document(&mut self, doc: Vec<u8>) {
+        debug_assert!(self.tail.is_none());
+        self.tail = Some(Tail::Document(doc, 0));
     }
 
     /// Cuts and paces the output from now on, what the buffer holds (the
@@ -184,6 +209,18 @@ impl Output {
     /// Moves the next piece of the file into an empty buffer.
     pub fn refill(&mut self) -> Refill {
         if !self.buf.is_empty() {
+            return Refill::Ok;
+        }
+        if let Some(Tail::Document(doc, at)) = &mut self.tail {
+            let piece = crate::ascii::after(doc, *at);
+            let piece = crate::ascii::before(piece, piece.len().min(MAX_PENDING_OUTPUT));
+            self.buf.extend_from_slice(piece);
+            *at += piece.len();
+            if *at >= doc.len() {
+                let len = doc.len();
+                self.tail = None;
+                return Refill::DocumentDone(len);
+            }
             return Refill::Ok;
         }
         let Some(Tail::File(file, left)) = &mut self.tail else { return Refill::Ok };

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::fs::File;
 
 use crate::ascii::push_u64;
+use crate::config::MAX_APPEND;
 use crate::date::HttpDate;
 use crate::stream::StreamStart;
 
@@ -28,16 +29,22 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Every status sse-server sends, with its reason phrase (RFC 9110 §15).
 /// `/metrics` counts responses by these.
-pub const STATUSES: [(u16, &str); 11] = [
+pub const STATUSES: [(u16, &str); 17] = [
     (200, "OK"),
     (204, "No Content"),
+    (301, "Moved Permanently"),
+    (307, "Temporary Redirect"),
     (400, "Bad Request"),
+    (401, "Unauthorized"),
+    (403, "Forbidden"),
     (404, "Not Found"),
     (405, "Method Not Allowed"),
     (408, "Request Timeout"),
     (413, "Content Too Large"),
     (431, "Request Header Fields Too Large"),
+    (500, "Internal Server Error"),
     (501, "Not Implemented"),
+    (502, "Bad Gateway"),
     (503, "Service Unavailable"),
     (505, "HTTP Version Not Supported"),
 ];
@@ -97,6 +104,8 @@ pub struct Response<'a> {
 pub enum Rest {
     Nothing,
     File(File, u64),
+    /// A body too large to append at once (past `MAX_APPEND`).
+    Document(Vec<u8>),
     Stream(StreamStart),
 }
 
@@ -170,6 +179,14 @@ pub fn write(out: &mut Vec<u8>, date: &HttpDate, r: Response) -> Rest {
         }
         Body::Bytes { content_type, bytes } => {
             content(out, content_type, bytes.len() as u64);
+            if r.head_only {
+                return Rest::Nothing;
+            }
+            if bytes.len() > MAX_APPEND / 2 {
+                // Sent from where it is, a piece at a time: the output
+                // buffer stays within its bound.
+                return Rest::Document(bytes.into_owned());
+            }
             body(out, &bytes);
         }
         Body::File { content_type, file, len } => {

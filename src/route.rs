@@ -11,18 +11,21 @@
 //! | ------------------ | ---------------------- | ------- | ------ |
 //! | `/events`          | the stream             | 204     | 405    |
 //! | `/metrics`         | Prometheus text        | 204     | 405    |
+//! | `/scenarios[/...]` | scenarios (`scenario`) | 204     | 405    |
 //! | `*`                | (400 in `http`)        | 204     | (400)  |
 //! | `/`, anything else | a file of www, or 404  | 204     | 405    |
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use crate::config::FULL_RETRY_MS;
+use crate::ascii::{after, split};
+use crate::config::{FULL_RETRY_MS, MAX_DOCUMENTS, MAX_KEY_LEN};
 use crate::http::{HttpError, Method, Request, Version};
 use crate::knobs::{self, Knobs};
 use crate::metrics::Metrics;
 use crate::output::Pace;
 use crate::response::{ALLOW, Body, Response, Then};
+use crate::scenario::{self, Keys, Outcome, Scenario};
 use crate::sse;
 use crate::stream::demo::{self, Demo};
 use crate::stream::shaped::Shaped;
@@ -37,13 +40,15 @@ pub struct Site {
     /// `--max-connections`: connections and files being sent together stay
     /// under it, so the reserve of descriptors is never spent on downloads.
     pub max_connections: usize,
+    /// The requests of the scenarios that count them by `key`.
+    pub keys: Keys,
     /// xorshift64* state, for the spread-out `retry:` of the full answer.
     rng: u64,
 }
 
 impl Site {
     pub fn new(www: Www, interval: Duration, max_connections: usize, seed: u64) -> Site {
-        Site { www, interval, max_connections, rng: seed | 1 }
+        Site { www, interval, max_connections, keys: Keys::default(), rng: seed | 1 }
     }
 
     /// xorshift64*: enough to spread reconnections, no dependency needed.
@@ -86,9 +91,99 @@ pub fn respond<'a>(req: &Request<'a>, full: bool, site: &'a mut Site, metrics: &
             let content_type = "text/plain; version=0.0.4; charset=utf-8";
             Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(text) })
         }
+        b"/scenarios" => scenario_index(req),
+        p if let Some(rest) = p.strip_prefix(b"/scenarios/") => scenario(req, rest, site, metrics, now),
         _ => file(req, &path, site, metrics),
     };
     Response { head_only, ..r }
+}
+
+/// `/scenarios`: JSON, or a page for a browser (`Accept: text/html`);
+/// `?format=json` or `?format=html` says which.
+fn scenario_index<'a>(req: &Request) -> Response<'a> {
+    let html = match req.query {
+        b"format=html" => true,
+        b"format=json" => false,
+        _ => req.accepts_html,
+    };
+    let mut body = Vec::new();
+    let content_type = if html {
+        scenario::index_html(&mut body);
+        www::HTML
+    } else {
+        scenario::index_json(&mut body);
+        "application/json"
+    };
+    Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(body) })
+}
+
+/// `/scenarios/NAME`, its `/expected` and its `/raw`.
+fn scenario<'a>(req: &Request, rest: &[u8], site: &mut Site, metrics: &Metrics, now: Instant) -> Response<'a> {
+    let (name, what) = match rest.iter().position(|&b| b == b'/') {
+        Some(slash) => split(rest, slash),
+        None => (rest, &b""[..]),
+    };
+    let Some(s) = scenario::find(name) else { return plain(req, 404, "no such scenario") };
+    let document = |content_type, made: Result<Vec<u8>, &'static str>| match made {
+        Err(why) => plain(req, 400, why),
+        Ok(doc) if metrics.documents + doc.len() as u64 > MAX_DOCUMENTS => {
+            plain(req, 503, "too many documents being sent, retry later").field("Retry-After", "1")
+        }
+        Ok(doc) => Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(doc) }),
+    };
+    match what {
+        b"/expected" => document(
+            "application/json",
+            scenario::expected(s, req.query).map(|e| {
+                let mut out = Vec::new();
+                e.to_json(&mut out);
+                out
+            }),
+        ),
+        b"/raw" => document("application/octet-stream", scenario::raw(s, req.query, req.last_event_id)),
+        b"" => scenario_stream(req, s, site, now),
+        _ => plain(req, 404, "not found"),
+    }
+}
+
+/// A connection of scenario `s`.
+fn scenario_stream<'a>(req: &Request, s: &Scenario, site: &mut Site, now: Instant) -> Response<'a> {
+    let knobs = match s.knobs(req.query) {
+        Ok(k) => k,
+        Err(why) => return plain(req, 400, why),
+    };
+    let index = match s.index {
+        scenario::Index::LastEventId => scenario::index_of(req.last_event_id),
+        scenario::Index::Key => match query_value(req.query, b"key") {
+            None => 0,
+            Some(key) if key.is_empty() || key.len() > MAX_KEY_LEN => {
+                return plain(req, 400, "bad value for query parameter key: expected 1 to 64 bytes");
+            }
+            Some(key) if req.method == Method::Head => site.keys.peek(s.name, key),
+            Some(key) => site.keys.next(s.name, key),
+        },
+    };
+    let Some(answer) = s.answer(index) else { return plain(req, 404, "no such scenario") };
+    match scenario::connect(answer, req.last_event_id, &knobs, now) {
+        Outcome::Stream { status, start } => Response::new(status, Then::Close { say: false }, Body::Stream(start)),
+        Outcome::Status { status: 204, .. } => Response::new(204, then(req), Body::Empty),
+        Outcome::Status { status, location } => {
+            let r = Response::new(status, then(req), Body::Text("the answer of this scenario"));
+            match location {
+                Some(to) => r.field("Location", to),
+                None => r,
+            }
+        }
+    }
+}
+
+/// The value of parameter `name` in a query (its first, as sent).
+fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
+    query.split(|&b| b == b'&').find_map(|pair| {
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let (key, value) = split(pair, eq);
+        (key == name).then(|| after(value, 1))
+    })
 }
 
 /// A refused request (contract §2, "Bad requests"): always closes.

@@ -14,6 +14,7 @@
 //! that fell behind catches up one event at a time, never in a burst.
 
 pub mod demo;
+pub mod script;
 pub mod shaped;
 
 use std::fmt;
@@ -39,6 +40,11 @@ pub trait Source: fmt::Debug {
     /// running on its clock whatever the client takes (the slow-consumer
     /// rule then applies).
     fn paced_by_output(&self) -> bool {
+        false
+    }
+    /// Whether it has started over and only repeats what it sent (a
+    /// scripted loop): its bytes from here on are known, and never end.
+    fn looped(&self) -> bool {
         false
     }
     /// Appends bytes the stream sends of its own accord (a heartbeat),

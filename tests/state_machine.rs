@@ -93,7 +93,7 @@ impl Bench {
         while self.closed.is_none() && take > 0 {
             match self.conn.output().refill() {
                 Refill::FileFailed => self.closed = Some(Verdict::Close(None)),
-                Refill::Ok | Refill::FileDone => {}
+                Refill::Ok | Refill::FileDone | Refill::DocumentDone(_) => {}
             }
             let pending = self.conn.output().pending(self.now);
             if pending.is_empty() {

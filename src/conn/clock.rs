@@ -197,6 +197,9 @@ impl Conn {
         if self.out.has_file() {
             metrics.downloads = metrics.downloads.saturating_sub(1);
         }
+        if let Some(len) = self.out.document() {
+            metrics.documents = metrics.documents.saturating_sub(len as u64);
+        }
         if let Some(s) = self.stream() {
             streams.end(s, why.unwrap_or(StreamEnd::Error), self.out.len(), metrics);
         }

@@ -152,6 +152,10 @@ impl Source for Shaped {
         self.inner.paced_by_output()
     }
 
+    fn looped(&self) -> bool {
+        self.inner.looped()
+    }
+
     fn write_extra(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         self.write(bytes, out);
     }
