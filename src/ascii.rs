@@ -25,20 +25,18 @@ pub fn parse_decimal(s: &[u8]) -> Option<u64> {
 /// Appends the decimal digits of `n` (what `write!` would, without the
 /// formatting machinery, on the path of every event and response).
 pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    // 20 digits hold u64::MAX: the loop ends by `n == 0` before the slots do.
     let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    // 20 digits hold u64::MAX, so `i` never goes below 0.
-    while i > 0 {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
+    let mut first = digits.len();
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        first -= 1;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    out.extend_from_slice(after(&digits, i));
+    out.extend_from_slice(after(&digits, first));
 }
 
 /// Appends the lowercase hexadecimal digits of `n` (a chunk size).

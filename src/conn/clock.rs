@@ -25,8 +25,10 @@ impl Conn {
     pub fn on_timer(&mut self, env: &mut Env, queued: impl FnOnce() -> usize) -> Verdict {
         let now = env.now;
         // Not the state's time (early, spurious, or a paced piece, which
-        // `io` writes after this).
-        if self.state_deadline(env.timeouts).is_none_or(|d| now < d) {
+        // `io` writes after this). A stream's own deadline is its next event
+        // or heartbeat, which `tick` checks as it sends them.
+        let streaming = matches!(self.state, State::Streaming(_));
+        if !streaming && self.state_deadline(env.timeouts).is_none_or(|d| now < d) {
             return Verdict::Continue;
         }
         match &mut self.state {

@@ -16,6 +16,8 @@ mod bench;
 mod cli;
 mod hardening;
 mod http;
+mod knobs;
 mod load;
+mod scenarios;
 mod soak;
 mod stream;
