@@ -93,6 +93,13 @@ pub const MAX_SCRIPT_WRITE: usize = 96 * 1024;
 /// `MAX_KEY_LEN` bytes (longer: `400`).
 pub const MAX_KEYS: usize = 1024;
 pub const MAX_KEY_LEN: usize = 64;
+/// Channels (`--max-channels`, `--history`, `--history-bytes` set the rest):
+/// a channel name is at most this long, an `event=` type too.
+pub const MAX_CHANNEL_NAME: usize = 64;
+pub const MAX_EVENT_TYPE: usize = 64;
+/// Content held for publishes being read, all connections together: past
+/// it, a publish is `503` (one publish holds at most `MAX_CONTENT`).
+pub const MAX_PUBLISH_IN_FLIGHT: u64 = 4 << 20;
 /// Generated documents (a scenario's expectation or raw bytes, up to a few
 /// MiB each) held for clients at once, in bytes: past it, `503`.
 pub const MAX_DOCUMENTS: u64 = 64 << 20;
@@ -116,7 +123,24 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     pub reuse_port: bool,
     pub idle_timeout: Duration,
+    /// Channels (`--max-channels`, `--history`, `--history-bytes`).
+    pub max_channels: usize,
+    pub history: usize,
+    pub history_bytes: usize,
+    /// `--publish-token-file`, or `SSE_SERVER_PUBLISH_TOKEN`.
+    pub publish_token: Option<String>,
+    /// `--cors-origin`, as given (`*` for any).
+    pub cors_origins: Vec<String>,
+    /// `--stdin NAME`: each line of standard input is published to NAME.
+    pub stdin_channel: Option<String>,
 }
+
+/// The environment variable a publish token may come from.
+pub const TOKEN_ENV: &str = "SSE_SERVER_PUBLISH_TOKEN";
+/// Defaults of the channel options.
+pub const DEFAULT_MAX_CHANNELS: usize = 256;
+pub const DEFAULT_HISTORY: usize = 100;
+pub const DEFAULT_HISTORY_BYTES: usize = 256 * 1024;
 
 impl Default for Config {
     fn default() -> Config {
@@ -130,6 +154,12 @@ impl Default for Config {
             log_level: log::LevelFilter::Info,
             reuse_port: false,
             idle_timeout: IDLE_TIMEOUT,
+            max_channels: DEFAULT_MAX_CHANNELS,
+            history: DEFAULT_HISTORY,
+            history_bytes: DEFAULT_HISTORY_BYTES,
+            publish_token: None,
+            cors_origins: Vec::new(),
+            stdin_channel: None,
         }
     }
 }
@@ -149,13 +179,20 @@ Options:
   --idle-timeout MS       close a connection idle, or taking no output, this long [default: 60000]
   --log-level LEVEL       off, error, warn, info, debug, trace [default: info]
   --reuse-port            let several sse-server processes listen on the same port
+  --max-channels N        channels at most [default: 256]
+  --history N             events kept per channel for resuming clients [default: 100]
+  --history-bytes N       bytes of events kept per channel [default: 262144]
+  --publish-token-file F  publishers must send this token (else: loopback only);
+                          or set SSE_SERVER_PUBLISH_TOKEN
+  --cors-origin ORIGIN    pages from ORIGIN may use this server (repeatable; * for any)
+  --stdin NAME            publish each line of standard input to channel NAME
   -h, --help              print this help
   -V, --version           print the version";
 
 /// What the command line asked for.
 #[derive(Debug)]
 pub enum Command {
-    Run(Config),
+    Run(Box<Config>),
     Help,
     Version,
 }
@@ -225,10 +262,65 @@ where
                 };
             }
             Long("reuse-port") => config.reuse_port = true,
+            Long("max-channels") => {
+                config.max_channels = number(parser.value().map_err(err)?, "--max-channels", 1, 1 << 20)? as usize;
+            }
+            Long("history") => {
+                config.history = number(parser.value().map_err(err)?, "--history", 0, 1_000_000)? as usize;
+            }
+            Long("history-bytes") => {
+                config.history_bytes = number(parser.value().map_err(err)?, "--history-bytes", 0, 1 << 30)? as usize;
+            }
+            Long("publish-token-file") => {
+                let path = PathBuf::from(parser.value().map_err(err)?);
+                let read = std::fs::read_to_string(&path).map_err(|e| {
+                    UsageError(format!("invalid value '{}' for --publish-token-file: {e}", path.display()))
+                })?;
+                config.publish_token = Some(token(read.trim_end_matches(['\r', '\n']), "--publish-token-file")?);
+            }
+            Long("cors-origin") => {
+                let v = text(parser.value().map_err(err)?, "--cors-origin")?;
+                let ok = v == "*" || (v.contains("://") && v.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+                if !ok {
+                    return Err(UsageError(format!(
+                        "invalid value '{v}' for --cors-origin: expected an origin such as https://example.com, or *"
+                    )));
+                }
+                config.cors_origins.push(v);
+            }
+            Long("stdin") => {
+                let v = text(parser.value().map_err(err)?, "--stdin")?;
+                if !crate::channel::check_name(v.as_bytes()) {
+                    return Err(UsageError(format!(
+                        "invalid value '{v}' for --stdin: a channel name is 1 to 64 letters, digits, '.', '_' or '-'"
+                    )));
+                }
+                config.stdin_channel = Some(v);
+            }
             _ => return Err(err(arg.unexpected())),
         }
     }
-    Ok(Command::Run(config))
+    Ok(Command::Run(Box::new(config)))
+}
+
+/// A publish token: 1 to 256 visible ASCII characters.
+fn token(v: &str, from: &str) -> Result<String, UsageError> {
+    if (1..=256).contains(&v.len()) && v.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        Ok(v.to_string())
+    } else {
+        Err(UsageError(format!("invalid publish token from {from}: expected 1 to 256 visible ASCII characters")))
+    }
+}
+
+/// The token of `SSE_SERVER_PUBLISH_TOKEN`, for a config without one.
+pub fn token_from_env(config: &mut Config) -> Result<(), UsageError> {
+    if config.publish_token.is_none()
+        && let Some(v) = std::env::var_os(TOKEN_ENV)
+    {
+        let v = v.into_string().map_err(|_| UsageError(format!("{TOKEN_ENV} is not UTF-8")))?;
+        config.publish_token = Some(token(&v, TOKEN_ENV)?);
+    }
+    Ok(())
 }
 
 fn text(value: OsString, option: &str) -> Result<String, UsageError> {
@@ -252,7 +344,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<Config, UsageError> {
         match parse(args.iter().copied())? {
-            Command::Run(c) => Ok(c),
+            Command::Run(c) => Ok(*c),
             other => panic!("expected Run, got {other:?}"),
         }
     }

@@ -21,6 +21,7 @@
 //! a request gets is `route`'s decision.
 
 mod clock;
+mod publish;
 
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ use crate::date::HttpDate;
 use crate::http::{self, HttpError, Status};
 use crate::metrics::{Metrics, StreamEnd};
 use crate::output::Output;
-use crate::response::{self, CONTINUE, Response, Rest, Then};
+use crate::response::{self, Body, CONTINUE, Response, Rest, Then};
 use crate::route::{self, Site};
 use crate::stream::Stream;
 use crate::streams::Streams;
@@ -52,9 +53,44 @@ pub struct Env<'a> {
     pub turn: u64,
     pub date: &'a HttpDate,
     pub timeouts: Timeouts,
+    pub peer: Peer,
     pub site: &'a mut Site,
     pub metrics: &'a mut Metrics,
     pub streams: &'a mut Streams,
+}
+
+/// What the loop knows of a connection's client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// How the loop finds the connection again (channel subscriptions).
+    pub token: mio::Token,
+    /// Accepted past `--max-connections`, only to be turned away.
+    pub full: bool,
+    /// Connected from a loopback address (allowed to publish by default).
+    pub loopback: bool,
+}
+
+/// What writing an answer uses of `Env`, apart from the site (which the
+/// answer may borrow).
+struct Ledger<'e> {
+    now: Instant,
+    full: bool,
+    date: &'e HttpDate,
+    metrics: &'e mut Metrics,
+    streams: &'e mut Streams,
+}
+
+impl<'a> Env<'a> {
+    fn split(&mut self) -> (&mut Site, Ledger<'_>) {
+        let ledger = Ledger {
+            now: self.now,
+            full: self.peer.full,
+            date: self.date,
+            metrics: self.metrics,
+            streams: self.streams,
+        };
+        (self.site, ledger)
+    }
 }
 
 /// What the loop does with a connection after a handler.
@@ -83,13 +119,13 @@ enum State {
     ReadingHead {
         since: Instant,
     },
-    /// Reading and dropping request content, begun at `since`; the route's
-    /// answer waits until the content has ended (a fault in the content
-    /// replaces it: one request, one response).
+    /// Reading request content, begun at `since`; what answers it waits
+    /// until the content has ended (a fault in the content replaces it: one
+    /// request, one response).
     ReadingContent {
         content: Content,
         since: Instant,
-        reply: Box<Response<'static>>,
+        held: Held,
     },
     Streaming(Stream),
     /// The stream's source has ended; its last bytes are going out, the
@@ -108,6 +144,15 @@ enum State {
     Lingering {
         until: Instant,
     },
+}
+
+/// What waits for the end of a request's content.
+#[derive(Debug)]
+enum Held {
+    /// The route's answer.
+    Answer(Box<Response<'static>>),
+    /// A publish: the content is kept (up to `MAX_CONTENT`), then published.
+    Publish(Box<publish::Publishing>),
 }
 
 impl State {
@@ -145,8 +190,6 @@ const NO_BASELINE: u32 = u32::MAX;
 #[derive(Debug)]
 pub struct Conn {
     state: State,
-    /// Accepted past `--max-connections`, only to be turned away.
-    full: bool,
     /// Buffered input not yet handled: a partial head, or requests held
     /// back by back-pressure or the budget.
     input: Vec<u8>,
@@ -163,10 +206,9 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(now: Instant, full: bool) -> Conn {
+    pub fn new(now: Instant) -> Conn {
         Conn {
             state: State::ReadingHead { since: now },
-            full,
             input: Vec::new(),
             head_scanned: 0,
             stopped: false,
@@ -344,32 +386,45 @@ impl Conn {
                         // the client to send it now.
                         self.out.buf().extend_from_slice(CONTINUE);
                     }
-                    let reply = route::respond(&req, self.full, env.site, env.metrics, env.now);
+                    let peer = env.peer;
+                    let (site, mut ledger) = env.split();
+                    let reply = route::respond(&req, &peer, site, ledger.metrics, ledger.now);
+                    let held = match reply.body {
+                        Body::Publish(to) => Held::Publish(publish::Publishing::start(to, reply.then, ledger.metrics)),
+                        _ if content.is_some() => Held::Answer(Box::new(reply.into_owned())),
+                        _ => match self.answer(reply, &mut ledger) {
+                            Some(v) => return (used, v),
+                            None => continue,
+                        },
+                    };
                     match content {
-                        Some(content) => {
-                            let reply = Box::new(reply.into_owned());
-                            self.set_state(State::ReadingContent { content, since: env.now, reply });
-                        }
+                        Some(content) => self.set_state(State::ReadingContent { content, since: env.now, held }),
                         None => {
-                            if let Some(v) = self.answer(reply, env.now, env.date, env.metrics, env.streams) {
+                            if let Some(v) = self.content_done(held, env) {
                                 return (used, v);
                             }
                         }
                     }
                 }
-                State::ReadingContent { content, .. } => match content.feed(rest) {
-                    Ok((n, done)) => {
-                        used += n;
-                        let idle = State::Idle { since: env.now };
-                        if done
-                            && let State::ReadingContent { reply, .. } = self.replace_state(idle)
-                            && let Some(v) = self.answer(*reply, env.now, env.date, env.metrics, env.streams)
-                        {
-                            return (used, v);
+                State::ReadingContent { content, held, .. } => {
+                    let fed = match held {
+                        Held::Publish(p) => content.feed_with(rest, |d| p.keep(d)),
+                        Held::Answer(_) => content.feed(rest),
+                    };
+                    match fed {
+                        Ok((n, done)) => {
+                            used += n;
+                            let idle = State::Idle { since: env.now };
+                            if done
+                                && let State::ReadingContent { held, .. } = self.replace_state(idle)
+                                && let Some(v) = self.content_done(held, env)
+                            {
+                                return (used, v);
+                            }
                         }
+                        Err(e) => return (data.len(), self.refuse(env, e)),
                     }
-                    Err(e) => return (data.len(), self.refuse(env, e)),
-                },
+                }
                 State::Streaming(_) | State::Ending { .. } | State::Closing { .. } | State::Lingering { .. } => {
                     return (data.len(), Verdict::Continue);
                 }
@@ -378,20 +433,29 @@ impl Conn {
         (used, Verdict::Continue)
     }
 
+    /// The content has ended: the answer held, or the publish made.
+    fn content_done(&mut self, held: Held, env: &mut Env) -> Option<Verdict> {
+        let reply = match held {
+            Held::Answer(reply) => *reply,
+            Held::Publish(p) => p.publish(env.site, env.metrics),
+        };
+        let (_, mut ledger) = env.split();
+        self.answer(reply, &mut ledger)
+    }
+
+    /// Gives back what a publish being read holds, if one is.
+    fn drop_held(&mut self, metrics: &mut Metrics) {
+        if let State::ReadingContent { held: Held::Publish(p), .. } = &self.state {
+            p.release(metrics);
+        }
+    }
+
     /// Writes a response and moves to what follows it; `Some` when the
     /// caller must return at once (a stream started).
-    /// (The answer may borrow from the site, so the rest of `Env` comes
-    /// apart.)
-    fn answer(
-        &mut self,
-        r: Response,
-        now: Instant,
-        date: &HttpDate,
-        metrics: &mut Metrics,
-        streams: &mut Streams,
-    ) -> Option<Verdict> {
+    fn answer(&mut self, r: Response, l: &mut Ledger) -> Option<Verdict> {
+        let (now, date, metrics, streams) = (l.now, l.date, &mut *l.metrics, &mut *l.streams);
         metrics.response(r.status);
-        if self.full {
+        if l.full {
             metrics.shed += 1;
         }
         let then = r.then;
@@ -429,11 +493,13 @@ impl Conn {
         log::debug!("refused a request: {e}");
         self.input = Vec::new();
         self.head_scanned = 0;
+        self.drop_held(env.metrics);
         if !self.out.tail_is_empty() {
             // A file is half sent: nothing can follow it on this connection.
             return Verdict::Close(None);
         }
-        self.answer(route::refusal(&e), env.now, env.date, env.metrics, env.streams);
+        let (_, mut ledger) = env.split();
+        self.answer(route::refusal(&e), &mut ledger);
         Verdict::Continue
     }
 }

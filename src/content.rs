@@ -93,28 +93,35 @@ impl Content {
     /// whether the content has ended; when it has, what follows in `data`
     /// belongs to the next request.
     pub fn feed(&mut self, data: &[u8]) -> Result<(usize, bool), HttpError> {
+        self.feed_with(data, |_| {})
+    }
+
+    /// `feed`, handing each piece of the content itself (chunk data, not
+    /// its framing) to `keep`, for a route that takes content.
+    pub fn feed_with(&mut self, data: &[u8], mut keep: impl FnMut(&[u8])) -> Result<(usize, bool), HttpError> {
         match self {
             Content::Length(left) => {
                 let n = (*left).min(data.len() as u64);
                 *left -= n;
+                keep(crate::ascii::before(data, n as usize));
                 Ok((n as usize, *left == 0))
             }
-            Content::Chunked(c) => c.feed(data),
+            Content::Chunked(c) => c.feed(data, keep),
         }
     }
 }
 
 impl Chunked {
-    fn feed(&mut self, data: &[u8]) -> Result<(usize, bool), HttpError> {
+    fn feed(&mut self, data: &[u8], mut keep: impl FnMut(&[u8])) -> Result<(usize, bool), HttpError> {
         let mut i = 0;
-        while i < data.len() {
+        while let Some(&b) = data.get(i) {
             if let State::Data(left) = self.state {
                 let n = left.min((data.len() - i) as u64);
+                keep(crate::ascii::before(crate::ascii::after(data, i), n as usize));
                 i += n as usize;
                 self.state = if left == n { State::DataCr } else { State::Data(left - n) };
                 continue;
             }
-            let b = data[i];
             i += 1;
             if self.step(b)? {
                 return Ok((i, true));
@@ -318,6 +325,25 @@ mod tests {
             trailers.extend_from_slice(b"X-Trailer: 0123456789\r\n");
         }
         assert_eq!(run(&trailers).map_err(|e| e.status), Err(431));
+    }
+
+    #[test]
+    fn the_content_itself_is_handed_over_without_its_framing() {
+        let body = b"5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: v\r\n\r\n";
+        let mut whole = Vec::new();
+        let mut c = Content::new(Framing::Chunked).unwrap();
+        assert_eq!(c.feed_with(body, |d| whole.extend_from_slice(d)), Ok((body.len(), true)));
+        assert_eq!(whole, b"hello world");
+        let mut bytewise = Vec::new();
+        let mut c = Content::new(Framing::Chunked).unwrap();
+        for b in body {
+            c.feed_with(std::slice::from_ref(b), |d| bytewise.extend_from_slice(d)).unwrap();
+        }
+        assert_eq!(bytewise, b"hello world");
+        let mut kept = Vec::new();
+        let mut c = Content::new(Framing::Length(5)).unwrap();
+        assert_eq!(c.feed_with(b"helloGET", |d| kept.extend_from_slice(d)), Ok((5, true)));
+        assert_eq!(kept, b"hello");
     }
 
     #[test]

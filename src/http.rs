@@ -103,6 +103,13 @@ pub struct Request<'a> {
     pub accepts_event_stream: bool,
     /// `Accept` names `text/html` (a browser navigating to a page).
     pub accepts_html: bool,
+    /// `Origin` (a page from another origin: CORS).
+    pub origin: Option<&'a [u8]>,
+    /// `Access-Control-Request-Method` is there: an `OPTIONS` is a CORS
+    /// preflight.
+    pub preflight: bool,
+    /// `Authorization` (a publisher's token).
+    pub authorization: Option<&'a [u8]>,
     pub last_event_id: Option<&'a [u8]>,
     /// `Expect: 100-continue`: the client waits for an interim response
     /// before it sends the content.
@@ -187,6 +194,9 @@ pub fn parse(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
         keep_alive,
         accepts_event_stream: fields.accepts_event_stream,
         accepts_html: fields.accepts_html,
+        origin: fields.origin,
+        preflight: fields.preflight,
+        authorization: fields.authorization,
         last_event_id: fields.last_event_id,
         expect_continue: fields.expect_continue && line.version == Version::Http11,
         head_len,
@@ -259,6 +269,9 @@ struct Fields<'a> {
     keep_alive: bool,
     accepts_event_stream: bool,
     accepts_html: bool,
+    origin: Option<&'a [u8]>,
+    preflight: bool,
+    authorization: Option<&'a [u8]>,
     last_event_id: Option<&'a [u8]>,
     expect_continue: bool,
 }
@@ -275,6 +288,9 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
         keep_alive: false,
         accepts_event_stream: false,
         accepts_html: false,
+        origin: None,
+        preflight: false,
+        authorization: None,
         last_event_id: None,
         expect_continue: false,
     };
@@ -323,6 +339,12 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
                 f.accepts_event_stream |= media.eq_ignore_ascii_case(b"text/event-stream");
                 f.accepts_html |= media.eq_ignore_ascii_case(b"text/html");
             }
+        } else if name.eq_ignore_ascii_case(b"origin") {
+            f.origin = Some(value);
+        } else if name.eq_ignore_ascii_case(b"access-control-request-method") {
+            f.preflight = true;
+        } else if name.eq_ignore_ascii_case(b"authorization") {
+            f.authorization = Some(value);
         } else if name.eq_ignore_ascii_case(b"expect") {
             f.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"last-event-id") {

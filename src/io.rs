@@ -27,11 +27,29 @@ pub struct Link {
     pub readable: bool,
     /// `WRITABLE` interest is registered.
     pub writable: bool,
+    /// Accepted past `--max-connections`, only to be turned away.
+    pub full: bool,
+    /// The client is on a loopback address.
+    pub loopback: bool,
 }
 
 impl Link {
-    pub fn new(socket: TcpStream, serial: u32) -> Link {
-        Link { socket, serial, readable: false, writable: false }
+    pub fn new(socket: TcpStream, serial: u32, full: bool, loopback: bool) -> Link {
+        Link { socket, serial, readable: false, writable: false, full, loopback }
+    }
+}
+
+/// An event published to the channel the connection listens to.
+pub fn deliver(
+    conn: &mut Conn,
+    link: &mut Link,
+    env: &mut Env,
+    buf: &mut Vec<u8>,
+    event: &std::rc::Rc<[u8]>,
+) -> Verdict {
+    match conn.deliver(event, env) {
+        Verdict::Close(end) => Verdict::Close(end),
+        Verdict::Continue | Verdict::Again | Verdict::Started => pump(conn, link, env, buf, false),
     }
 }
 

@@ -19,6 +19,7 @@
 //! constant in `config`.
 
 pub mod ascii;
+pub mod channel;
 pub mod config;
 pub mod conn;
 pub mod content;

@@ -8,8 +8,12 @@ use sse_server::config::{self, Command, USAGE};
 use sse_server::server::Server;
 
 fn main() -> ExitCode {
-    let config = match config::parse(std::env::args_os().skip(1)) {
-        Ok(Command::Run(config)) => config,
+    let parsed = config::parse(std::env::args_os().skip(1)).and_then(|c| match c {
+        Command::Run(mut config) => config::token_from_env(&mut config).map(|()| Command::Run(config)),
+        other => Ok(other),
+    });
+    let config = match parsed {
+        Ok(Command::Run(config)) => *config,
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

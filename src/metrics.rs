@@ -49,6 +49,8 @@ pub struct Metrics {
     pub downloads: u64,
     /// Bytes of generated documents being sent (bounded by `MAX_DOCUMENTS`).
     pub documents: u64,
+    /// Content reserved for publishes being read (`MAX_PUBLISH_IN_FLIGHT`).
+    pub publish_in_flight: u64,
     process: Process,
 }
 

@@ -86,6 +86,10 @@ pub enum Body<'a> {
     /// An event stream's head and these bytes; the connection then goes
     /// on or closes as `then` says (`HEAD /events`, the full answer).
     Events(Cow<'a, [u8]>),
+    /// No answer yet: the request's content is an event to publish, and
+    /// the answer (its id) comes once it is read. The connection holds it;
+    /// `write` never sees it.
+    Publish(crate::channel::PublishTo),
 }
 
 #[derive(Debug)]
@@ -127,6 +131,7 @@ impl<'a> Response<'a> {
             Body::Text(t) => Body::Bytes { content_type: TEXT, bytes: Cow::Owned(text_bytes(t)) },
             Body::Bytes { content_type, bytes } => Body::Bytes { content_type, bytes: Cow::Owned(bytes.into_owned()) },
             Body::Events(b) => Body::Events(Cow::Owned(b.into_owned())),
+            Body::Publish(to) => Body::Publish(to),
             Body::Empty | Body::File { .. } | Body::Stream(_) => {
                 debug_assert!(matches!(self.body, Body::Empty), "a file or stream answer held for content");
                 Body::Empty
@@ -217,6 +222,10 @@ pub fn write(out: &mut Vec<u8>, date: &HttpDate, r: Response) -> Rest {
             out.extend_from_slice(STREAM_FIELDS);
             out.extend_from_slice(b"\r\n");
             body(out, &bytes);
+        }
+        Body::Publish(_) => {
+            debug_assert!(false, "a publish is answered once its content is read");
+            out.extend_from_slice(b"\r\n");
         }
     }
     Rest::Nothing

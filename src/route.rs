@@ -15,17 +15,22 @@
 //! | `*`                | (400 in `http`)        | 204     | (400)  |
 //! | `/`, anything else | a file of www, or 404  | 204     | 405    |
 
+mod channels;
+mod scenarios;
+
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crate::ascii::{after, split};
-use crate::config::{FULL_RETRY_MS, MAX_DOCUMENTS, MAX_KEY_LEN};
+use crate::channel::Channels;
+use crate::config::FULL_RETRY_MS;
+use crate::conn::Peer;
 use crate::http::{HttpError, Method, Request, Version};
 use crate::knobs::{self, Knobs};
 use crate::metrics::Metrics;
 use crate::output::Pace;
 use crate::response::{ALLOW, Body, Response, Then};
-use crate::scenario::{self, Keys, Outcome, Scenario};
+use crate::scenario::Keys;
 use crate::sse;
 use crate::stream::demo::{self, Demo};
 use crate::stream::shaped::Shaped;
@@ -42,13 +47,35 @@ pub struct Site {
     pub max_connections: usize,
     /// The requests of the scenarios that count them by `key`.
     pub keys: Keys,
+    pub channels: Channels,
+    /// `--publish-token`: publishers must send it (from any address).
+    pub publish_token: Option<String>,
+    /// `--cors-origin`: the origins whose pages may use this server.
+    pub cors: Cors,
     /// xorshift64* state, for the spread-out `retry:` of the full answer.
     rng: u64,
 }
 
+/// The origins allowed by `--cors-origin`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    /// `*`: any origin, without credentials.
+    pub any: bool,
+    pub origins: Vec<String>,
+}
+
 impl Site {
-    pub fn new(www: Www, interval: Duration, max_connections: usize, seed: u64) -> Site {
-        Site { www, interval, max_connections, keys: Keys::default(), rng: seed | 1 }
+    pub fn new(www: Www, interval: Duration, max_connections: usize, channels: Channels, seed: u64) -> Site {
+        Site {
+            www,
+            interval,
+            max_connections,
+            keys: Keys::default(),
+            channels,
+            publish_token: None,
+            cors: Cors::default(),
+            rng: seed | 1,
+        }
     }
 
     /// xorshift64*: enough to spread reconnections, no dependency needed.
@@ -67,21 +94,40 @@ fn then(req: &Request) -> Then {
     if req.keep_alive { Then::KeepAlive { say: req.version == Version::Http10 } } else { Then::Close { say: true } }
 }
 
-pub fn respond<'a>(req: &Request<'a>, full: bool, site: &'a mut Site, metrics: &Metrics, now: Instant) -> Response<'a> {
-    if full {
+/// The answer to `req`, from a client `peer`, with the CORS fields its
+/// `Origin` is allowed.
+pub fn respond<'a>(
+    req: &Request<'a>,
+    peer: &Peer,
+    site: &'a mut Site,
+    metrics: &Metrics,
+    now: Instant,
+) -> Response<'a> {
+    let cors = cors_fields(req, &site.cors);
+    let mut r = route(req, peer, site, metrics, now);
+    r.fields.extend(cors);
+    r
+}
+
+fn route<'a>(req: &Request<'a>, peer: &Peer, site: &'a mut Site, metrics: &Metrics, now: Instant) -> Response<'a> {
+    if peer.full {
         return shed(req, site);
     }
     let Some(path) = req.path else {
         return Response::new(204, then(req), Body::Empty).field("Allow", ALLOW);
     };
+    // Decoded once (RFC 3986 §6.2.2.2: `/%65vents` is `/events`), for the
+    // route and for the file both. `http` checked the encoding already.
+    let Some(path) = crate::ascii::percent_decode(path) else { return plain(req, 404, "not found") };
+    if let Some(name) = path.strip_prefix(b"/channels/") {
+        let r = channels::channel(req, name, peer, site, metrics, now);
+        return Response { head_only: req.method == Method::Head, ..r };
+    }
     match req.method {
         Method::Options => return Response::new(204, then(req), Body::Empty).field("Allow", ALLOW),
         Method::Get | Method::Head => {}
         _ => return plain(req, 405, "method not allowed").field("Allow", ALLOW),
     }
-    // Decoded once (RFC 3986 §6.2.2.2: `/%65vents` is `/events`), for the
-    // route and for the file both. `http` checked the encoding already.
-    let Some(path) = crate::ascii::percent_decode(path) else { return plain(req, 404, "not found") };
     let head_only = req.method == Method::Head;
     let r = match &*path {
         b"/events" => events(req, site, now),
@@ -91,99 +137,44 @@ pub fn respond<'a>(req: &Request<'a>, full: bool, site: &'a mut Site, metrics: &
             let content_type = "text/plain; version=0.0.4; charset=utf-8";
             Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(text) })
         }
-        b"/scenarios" => scenario_index(req),
-        p if let Some(rest) = p.strip_prefix(b"/scenarios/") => scenario(req, rest, site, metrics, now),
+        b"/scenarios" => scenarios::index(req),
+        p if let Some(rest) = p.strip_prefix(b"/scenarios/") => scenarios::scenario(req, rest, site, metrics, now),
         _ => file(req, &path, site, metrics),
     };
     Response { head_only, ..r }
 }
 
-/// `/scenarios`: JSON, or a page for a browser (`Accept: text/html`);
-/// `?format=json` or `?format=html` says which.
-fn scenario_index<'a>(req: &Request) -> Response<'a> {
-    let html = match req.query {
-        b"format=html" => true,
-        b"format=json" => false,
-        _ => req.accepts_html,
-    };
-    let mut body = Vec::new();
-    let content_type = if html {
-        scenario::index_html(&mut body);
-        www::HTML
-    } else {
-        scenario::index_json(&mut body);
-        "application/json"
-    };
-    Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(body) })
-}
-
-/// `/scenarios/NAME`, its `/expected` and its `/raw`.
-fn scenario<'a>(req: &Request, rest: &[u8], site: &mut Site, metrics: &Metrics, now: Instant) -> Response<'a> {
-    let (name, what) = match rest.iter().position(|&b| b == b'/') {
-        Some(slash) => split(rest, slash),
-        None => (rest, &b""[..]),
-    };
-    let Some(s) = scenario::find(name) else { return plain(req, 404, "no such scenario") };
-    let document = |content_type, made: Result<Vec<u8>, &'static str>| match made {
-        Err(why) => plain(req, 400, why),
-        Ok(doc) if metrics.documents + doc.len() as u64 > MAX_DOCUMENTS => {
-            plain(req, 503, "too many documents being sent, retry later").field("Retry-After", "1")
-        }
-        Ok(doc) => Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(doc) }),
-    };
-    match what {
-        b"/expected" => document(
-            "application/json",
-            scenario::expected(s, req.query).map(|e| {
-                let mut out = Vec::new();
-                e.to_json(&mut out);
-                out
-            }),
-        ),
-        b"/raw" => document("application/octet-stream", scenario::raw(s, req.query, req.last_event_id)),
-        b"" => scenario_stream(req, s, site, now),
-        _ => plain(req, 404, "not found"),
-    }
-}
-
-/// A connection of scenario `s`.
-fn scenario_stream<'a>(req: &Request, s: &Scenario, site: &mut Site, now: Instant) -> Response<'a> {
-    let knobs = match s.knobs(req.query) {
-        Ok(k) => k,
-        Err(why) => return plain(req, 400, why),
-    };
-    let index = match s.index {
-        scenario::Index::LastEventId => scenario::index_of(req.last_event_id),
-        scenario::Index::Key => match query_value(req.query, b"key") {
-            None => 0,
-            Some(key) if key.is_empty() || key.len() > MAX_KEY_LEN => {
-                return plain(req, 400, "bad value for query parameter key: expected 1 to 64 bytes");
-            }
-            Some(key) if req.method == Method::Head => site.keys.peek(s.name, key),
-            Some(key) => site.keys.next(s.name, key),
-        },
-    };
-    let Some(answer) = s.answer(index) else { return plain(req, 404, "no such scenario") };
-    match scenario::connect(answer, req.last_event_id, &knobs, now) {
-        Outcome::Stream { status, start } => Response::new(status, Then::Close { say: false }, Body::Stream(start)),
-        Outcome::Status { status: 204, .. } => Response::new(204, then(req), Body::Empty),
-        Outcome::Status { status, location } => {
-            let r = Response::new(status, then(req), Body::Text("the answer of this scenario"));
-            match location {
-                Some(to) => r.field("Location", to),
-                None => r,
-            }
-        }
-    }
-}
-
 /// The value of parameter `name` in a query (its first, as sent).
-fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
+pub(crate) fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
     query.split(|&b| b == b'&').find_map(|pair| {
         let eq = pair.iter().position(|&b| b == b'=')?;
         let (key, value) = split(pair, eq);
         (key == name).then(|| after(value, 1))
     })
+}
+
+/// The CORS fields for `req`'s `Origin`, if `--cors-origin` allows it: the
+/// origin (or `*`), `Vary: Origin`, credentials for a named origin, and
+/// for a preflight the methods and fields allowed.
+fn cors_fields<'a>(req: &Request<'a>, cors: &Cors) -> Vec<(&'static str, Cow<'a, str>)> {
+    let mut fields = Vec::new();
+    let Some(origin) = req.origin.and_then(|o| std::str::from_utf8(o).ok()) else { return fields };
+    let named = cors.origins.iter().any(|o| o == origin);
+    if named {
+        fields.push(("Access-Control-Allow-Origin", Cow::Borrowed(origin)));
+        fields.push(("Access-Control-Allow-Credentials", Cow::Borrowed("true")));
+        fields.push(("Vary", Cow::Borrowed("Origin")));
+    } else if cors.any {
+        fields.push(("Access-Control-Allow-Origin", Cow::Borrowed("*")));
+    } else {
+        return fields;
+    }
+    if req.method == Method::Options && req.preflight {
+        fields.push(("Access-Control-Allow-Methods", Cow::Borrowed("GET, HEAD, POST, OPTIONS")));
+        fields.push(("Access-Control-Allow-Headers", Cow::Borrowed("Last-Event-ID, Authorization, Content-Type")));
+        fields.push(("Access-Control-Max-Age", Cow::Borrowed("600")));
+    }
+    fields
 }
 
 /// A refused request (contract §2, "Bad requests"): always closes.

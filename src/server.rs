@@ -31,8 +31,9 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::channel::{Channels, Limits};
 use crate::config::{ACCEPT_RETRY, BACKLOG, Config, FULL_RESERVE, RESERVED_FDS};
-use crate::conn::{Conn, Env, Timeouts, Verdict};
+use crate::conn::{Conn, Env, Peer, Timeouts, Verdict};
 use crate::date::HttpDate;
 use crate::io::{self as conn_io, Link};
 use crate::metrics::{Metrics, StreamEnd};
@@ -80,6 +81,8 @@ pub struct Server {
     full_warned: bool,
     /// Scratch space for reads, kept across calls so reads do not allocate.
     read_buf: Vec<u8>,
+    /// Scratch space for the subscribers of an event being fanned out.
+    tokens: Vec<Token>,
 }
 
 /// A connection: its state machine and its socket.
@@ -111,6 +114,14 @@ impl Server {
             .unwrap_or(1)
             ^ u64::from(std::process::id()) << 32;
         log::info!("max connections: {max_connections} (open-file limit {nofile})");
+        let limits =
+            Limits { max_channels: config.max_channels, history: config.history, history_bytes: config.history_bytes };
+        let mut site = Site::new(www, config.interval, max_connections, Channels::new(limits), seed);
+        site.publish_token = config.publish_token.clone();
+        site.cors = crate::route::Cors {
+            any: config.cors_origins.iter().any(|o| o == "*"),
+            origins: config.cors_origins.iter().filter(|o| *o != "*").cloned().collect(),
+        };
         let mut metrics = Metrics::default();
         // Every descriptor that lives as long as the server is open now.
         metrics.start();
@@ -125,7 +136,7 @@ impl Server {
             date: HttpDate::now(),
             turn: 0,
             timeouts: Timeouts { idle: config.idle_timeout, heartbeat: config.heartbeat },
-            site: Site::new(www, config.interval, max_connections, seed),
+            site,
             metrics,
             streams: Streams::default(),
             max_connections,
@@ -135,6 +146,7 @@ impl Server {
             due: Vec::new(),
             full_warned: false,
             read_buf: Vec::new(),
+            tokens: Vec::new(),
         })
     }
 
@@ -225,11 +237,13 @@ impl Server {
         f: impl FnOnce(&mut Conn, &mut Link, &mut Env, &mut Vec<u8>) -> Verdict,
     ) -> Verdict {
         let Some(slot) = self.conns.get_mut(key) else { return Verdict::Continue };
+        let peer = Peer { token: token_of(key, slot.link.serial), full: slot.link.full, loopback: slot.link.loopback };
         let mut env = Env {
             now: self.now,
             turn: self.turn,
             date: &self.date,
             timeouts: self.timeouts,
+            peer,
             site: &mut self.site,
             metrics: &mut self.metrics,
             streams: &mut self.streams,
@@ -244,8 +258,32 @@ impl Server {
         self.conns.get(key).filter(|s| s.link.serial == serial).map(|_| key)
     }
 
-    /// Carries out a verdict.
+    /// Carries out a verdict; then writes what was published meanwhile.
     fn apply(&mut self, key: usize, verdict: Verdict) {
+        self.carry_out(key, verdict);
+        if self.site.channels.has_outbox() {
+            self.fan_out();
+        }
+    }
+
+    /// Writes each published event to every subscriber of its channel: the
+    /// same bytes, one write each where the socket takes them. A subscriber
+    /// too far behind is closed as a slow consumer (it resumes from the
+    /// history).
+    fn fan_out(&mut self) {
+        let mut tokens = std::mem::take(&mut self.tokens);
+        while let Some(event) = self.site.channels.take_outbox(&mut tokens) {
+            for &token in &tokens {
+                if let Some(key) = self.current(token) {
+                    let v = self.with_conn(key, |c, l, e, b| conn_io::deliver(c, l, e, b, &event));
+                    self.carry_out(key, v);
+                }
+            }
+        }
+        self.tokens = tokens;
+    }
+
+    fn carry_out(&mut self, key: usize, verdict: Verdict) {
         match verdict {
             Verdict::Close(end) => self.close(key, end),
             // A stream started: its input (if any) and its first bytes are
@@ -288,7 +326,7 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut slot.link.socket);
         self.timers.cancel(key + 1);
         self.metrics.connections = self.conns.len() as u64;
-        slot.conn.finish(end, &mut self.metrics, &mut self.streams);
+        slot.conn.finish(end, &mut self.metrics, &mut self.streams, &mut self.site.channels);
         if self.accept_paused {
             // A descriptor and a slot are free again.
             self.accept();
@@ -308,7 +346,7 @@ impl Server {
                 self.accept_paused = true;
                 return;
             }
-            let (mut socket, _) = match self.listener.accept() {
+            let (mut socket, peer) = match self.listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_paused = false;
@@ -344,7 +382,11 @@ impl Server {
             if self.poll.registry().register(&mut socket, token, Interest::READABLE).is_err() {
                 continue;
             }
-            entry.insert(Slot { conn: Conn::new(self.now, full), link: Link::new(socket, self.serial) });
+            let loopback = match peer.ip() {
+                std::net::IpAddr::V4(a) => a.is_loopback(),
+                std::net::IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|a| a.is_loopback()),
+            };
+            entry.insert(Slot { conn: Conn::new(self.now), link: Link::new(socket, self.serial, full, loopback) });
             self.metrics.connections = self.conns.len() as u64;
             self.sync(key);
         }

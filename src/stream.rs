@@ -16,9 +16,13 @@
 pub mod demo;
 pub mod script;
 pub mod shaped;
+pub mod subscription;
 
 use std::fmt;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+use crate::channel::Membership;
 
 use crate::sse::HEARTBEAT;
 
@@ -46,6 +50,17 @@ pub trait Source: fmt::Debug {
     /// scripted loop): its bytes from here on are known, and never end.
     fn looped(&self) -> bool {
         false
+    }
+    /// An event published to the stream's channel: appended to `out`, or
+    /// kept until what came before it is out. `false` when the client is
+    /// too far behind (a slow consumer).
+    fn push(&mut self, event: &Rc<[u8]>, out: &mut Vec<u8>) -> bool {
+        out.extend_from_slice(event);
+        true
+    }
+    /// The channel the stream listens to, if it does.
+    fn membership(&self) -> Option<Membership> {
+        None
     }
     /// Appends bytes the stream sends of its own accord (a heartbeat),
     /// framed as this source frames its own writes.
@@ -134,6 +149,17 @@ impl Stream {
             (Some(d), Some(b)) => Some(d.min(b)),
             (d, b) => d.or(b),
         }
+    }
+
+    /// An event published to its channel, at `now`; `false`: slow consumer.
+    pub fn push(&mut self, event: &Rc<[u8]>, now: Instant, out: &mut Vec<u8>) -> bool {
+        self.last_sent = now;
+        self.source.push(event, out)
+    }
+
+    /// The channel it listens to, if it does.
+    pub fn membership(&self) -> Option<Membership> {
+        self.source.membership()
     }
 
     /// Appends to `out` what is due at `now`: the next event, or else a

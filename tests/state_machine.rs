@@ -12,8 +12,9 @@
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use sse_server::channel::{Channels, Limits};
 use sse_server::config::{HEAD_TIMEOUT, IDLE_TIMEOUT, LINGER_TIMEOUT, MAX_HEAD, OUTPUT_LIMIT, READ_CHUNK};
-use sse_server::conn::{Conn, Env, Timeouts, Verdict};
+use sse_server::conn::{Conn, Env, Peer, Timeouts, Verdict};
 use sse_server::date::HttpDate;
 use sse_server::metrics::Metrics;
 use sse_server::output::Refill;
@@ -21,6 +22,7 @@ use sse_server::route::Site;
 use sse_server::streams::Streams;
 use sse_server::www::Www;
 
+const CHANNELS: Limits = Limits { max_channels: 4, history: 10, history_bytes: 1 << 20 };
 const TIMEOUTS: Timeouts = Timeouts { idle: IDLE_TIMEOUT, heartbeat: Some(Duration::from_secs(15)) };
 
 /// A connection and everything a handler lends it; `received` is what the
@@ -43,11 +45,11 @@ impl Bench {
     fn new(www: &std::path::Path) -> Bench {
         let now = Instant::now();
         Bench {
-            conn: Conn::new(now, false),
+            conn: Conn::new(now),
             now,
             turn: 1,
             date: HttpDate::at(0),
-            site: Site::new(Www::new(www), Duration::from_millis(10), 1000, 1),
+            site: Site::new(Www::new(www), Duration::from_millis(10), 1000, Channels::new(CHANNELS), 1),
             metrics: Metrics::default(),
             streams: Streams::default(),
             received: Vec::new(),
@@ -66,6 +68,7 @@ impl Bench {
             turn: self.turn,
             date: &self.date,
             timeouts: TIMEOUTS,
+            peer: Peer { token: mio::Token(1), full: false, loopback: true },
             site: &mut self.site,
             metrics: &mut self.metrics,
             streams: &mut self.streams,
@@ -411,9 +414,9 @@ fn a_stalled_download_is_closed_after_one_idle_period() {
     b.conn.blocked(2_500_000);
     assert_eq!(b.tick_reading(t0 + IDLE_TIMEOUT, 2_500_000, 0), Verdict::Close(None));
     // The file's descriptor is given back when the connection goes.
-    let Bench { conn, mut metrics, mut streams, .. } = b;
+    let Bench { conn, mut metrics, mut streams, mut site, .. } = b;
     assert_eq!(metrics.downloads, 1);
-    conn.finish(None, &mut metrics, &mut streams);
+    conn.finish(None, &mut metrics, &mut streams, &mut site.channels);
     assert_eq!(metrics.downloads, 0);
 }
 

@@ -13,6 +13,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::{Conn, Env, NO_BASELINE, State, Verdict};
+use crate::channel::Channels;
 use crate::config::{LINGER_TIMEOUT, MAX_PENDING_OUTPUT};
 use crate::http::HttpError;
 use crate::metrics::{Metrics, StreamEnd};
@@ -74,6 +75,17 @@ impl Conn {
             log::warn!("Client stalled: closing the connection ({waiting} bytes not taken in {} ms)", idle.as_millis());
         }
         Verdict::Close(end)
+    }
+
+    /// An event published to the channel this connection's stream listens
+    /// to: appended to its output (or queued behind a replay); a client too
+    /// far behind is a slow consumer.
+    pub fn deliver(&mut self, event: &std::rc::Rc<[u8]>, env: &mut Env) -> Verdict {
+        let State::Streaming(s) = &mut self.state else { return Verdict::Continue };
+        let kept = s.push(event, env.now, self.out.buf());
+        self.out.appended();
+        env.metrics.events += 1;
+        if kept { Verdict::Continue } else { Verdict::Close(Some(StreamEnd::Slow)) }
     }
 
     /// The kernel took `n` bytes of the output: progress.
@@ -195,7 +207,14 @@ impl Conn {
 
     /// The connection is being removed: a stream it carries ends for `why`
     /// (an error when none is given), and a file it was sending is closed.
-    pub fn finish(self, why: Option<StreamEnd>, metrics: &mut Metrics, streams: &mut Streams) {
+    pub fn finish(
+        mut self,
+        why: Option<StreamEnd>,
+        metrics: &mut Metrics,
+        streams: &mut Streams,
+        channels: &mut Channels,
+    ) {
+        self.drop_held(metrics);
         if self.out.has_file() {
             metrics.downloads = metrics.downloads.saturating_sub(1);
         }
@@ -203,6 +222,9 @@ impl Conn {
             metrics.documents = metrics.documents.saturating_sub(len as u64);
         }
         if let Some(s) = self.stream() {
+            if let Some(m) = s.membership() {
+                channels.unsubscribe(m);
+            }
             streams.end(s, why.unwrap_or(StreamEnd::Error), self.out.len(), metrics);
         }
     }

@@ -156,6 +156,17 @@ impl Source for Shaped {
         self.inner.looped()
     }
 
+    fn push(&mut self, event: &std::rc::Rc<[u8]>, out: &mut Vec<u8>) -> bool {
+        let mut raw = Vec::new();
+        let kept = self.inner.push(event, &mut raw);
+        self.write(&raw, out);
+        kept
+    }
+
+    fn membership(&self) -> Option<crate::channel::Membership> {
+        self.inner.membership()
+    }
+
     fn write_extra(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         self.write(bytes, out);
     }

@@ -1,0 +1,59 @@
+//! A publish being read (`POST /channels/NAME`): its content kept within
+//! `MAX_CONTENT`, then published as one event, and the answer that tells
+//! the event's id.
+//!
+//! What always holds: while a publish is being read it holds a reservation
+//! of `MAX_CONTENT` in `Metrics::publish_in_flight` (the route refuses a
+//! publish that would pass `MAX_PUBLISH_IN_FLIGHT`), given back exactly
+//! once: when it is published, refused, or its connection goes.
+
+use std::borrow::Cow;
+
+use crate::channel::PublishTo;
+use crate::config::MAX_CONTENT;
+use crate::metrics::Metrics;
+use crate::response::{Body, Response, Then};
+use crate::route::Site;
+
+#[derive(Debug)]
+pub struct Publishing {
+    to: PublishTo,
+    then: Then,
+    data: Vec<u8>,
+}
+
+impl Publishing {
+    pub fn start(to: PublishTo, then: Then, metrics: &mut Metrics) -> Box<Publishing> {
+        metrics.publish_in_flight += MAX_CONTENT;
+        Box::new(Publishing { to, then, data: Vec::new() })
+    }
+
+    /// A piece of the content (framing already removed).
+    pub fn keep(&mut self, piece: &[u8]) {
+        // The framing refuses content past MAX_CONTENT before it gets here.
+        let room = (MAX_CONTENT as usize).saturating_sub(self.data.len());
+        self.data.extend_from_slice(crate::ascii::before(piece, piece.len().min(room)));
+    }
+
+    pub fn release(&self, metrics: &mut Metrics) {
+        metrics.publish_in_flight = metrics.publish_in_flight.saturating_sub(MAX_CONTENT);
+    }
+
+    /// Publishes the content; the answer tells the id.
+    pub fn publish(self, site: &mut Site, metrics: &mut Metrics) -> Response<'static> {
+        self.release(metrics);
+        let Ok(text) = std::str::from_utf8(&self.data) else {
+            return Response::new(400, self.then, Body::Text("content is not UTF-8 text"));
+        };
+        match site.channels.publish(&self.to.channel, self.to.event_type.as_deref(), text) {
+            Ok(id) => {
+                let json = format!("{{\"id\":\"{id}\"}}\n").into_bytes();
+                let body = Body::Bytes { content_type: "application/json", bytes: Cow::Owned(json) };
+                Response::new(200, self.then, body)
+            }
+            Err(_) => {
+                Response::new(503, self.then, Body::Text("too many channels, retry later")).field("Retry-After", "1")
+            }
+        }
+    }
+}
