@@ -80,6 +80,18 @@ pub struct Subscribed {
     pub after: Option<String>,
 }
 
+/// What `/metrics` says of channels (no figure per channel name: names
+/// are chosen by clients, so their number is not bounded for a scraper).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Figures {
+    pub channels: u64,
+    pub subscribers: u64,
+    pub published: u64,
+    pub replayed: u64,
+    pub lossy_resumes: u64,
+    pub history_bytes: u64,
+}
+
 /// Why a channel could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Full {
@@ -96,7 +108,7 @@ pub struct Channels {
     limits: Limits,
     /// Events published and not yet written to their subscribers; the loop
     /// takes them after each handler.
-    outbox: Vec<(usize, Rc<[u8]>)>,
+    outbox: VecDeque<(usize, Rc<[u8]>)>,
     /// For `/metrics`.
     pub published: u64,
     pub replayed: u64,
@@ -112,7 +124,7 @@ impl Channels {
             names: HashMap::new(),
             last_epoch: 0,
             limits,
-            outbox: Vec::new(),
+            outbox: VecDeque::new(),
             published: 0,
             replayed: 0,
             lossy_resumes: 0,
@@ -135,6 +147,17 @@ impl Channels {
 
     pub fn history_bytes(&self) -> usize {
         self.history_bytes
+    }
+
+    pub fn figures(&self) -> Figures {
+        Figures {
+            channels: self.channels.len() as u64,
+            subscribers: self.subscribers as u64,
+            published: self.published,
+            replayed: self.replayed,
+            lossy_resumes: self.lossy_resumes,
+            history_bytes: self.history_bytes as u64,
+        }
     }
 
     /// The channel named `name`, created if there is room.
@@ -192,16 +215,16 @@ impl Channels {
             }
         }
         if !c.subscribers.is_empty() {
-            self.outbox.push((key, bytes));
+            self.outbox.push_back((key, bytes));
         }
         self.published += 1;
         self.free_if_empty(key);
         Ok(id)
     }
 
-    /// Takes the events waiting to be written, and who each goes to.
+    /// Takes the oldest event waiting to be written, and who it goes to.
     pub fn take_outbox(&mut self, tokens: &mut Vec<Token>) -> Option<Rc<[u8]>> {
-        let (key, bytes) = self.outbox.pop()?;
+        let (key, bytes) = self.outbox.pop_front()?;
         tokens.clear();
         if let Some(c) = self.channels.get(key) {
             tokens.extend(c.subscribers.iter().map(|(_, &t)| t));

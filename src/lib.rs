@@ -37,6 +37,7 @@ pub mod route;
 pub mod scenario;
 pub mod server;
 pub mod sse;
+pub mod stdin;
 pub mod stream;
 pub mod streams;
 pub mod sys;

@@ -14,6 +14,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use crate::ascii::push_u64;
+use crate::channel::Figures;
 use crate::response::STATUSES;
 
 /// Why a stream ended, as `/metrics` labels it.
@@ -102,8 +103,8 @@ impl Metrics {
         Some(self.process.base_fds? + self.connections + self.downloads)
     }
 
-    /// The exposition text.
-    pub fn render(&self, out: &mut Vec<u8>) {
+    /// The exposition text, with the figures of the channels.
+    pub fn render(&self, out: &mut Vec<u8>, channels: &Figures) {
         let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
             for (prefix, text) in [("# HELP ", help), ("# TYPE ", kind)] {
                 out.extend_from_slice(prefix.as_bytes());
@@ -159,6 +160,27 @@ impl Metrics {
             &[("", self.shed)],
         );
         metric("sse_accept_errors_total", "counter", "Errors returned by accept.", &[("", self.accept_errors)]);
+        metric("sse_channels", "gauge", "Channels that exist.", &[("", channels.channels)]);
+        metric("sse_channel_subscribers", "gauge", "Streams subscribed to a channel.", &[("", channels.subscribers)]);
+        metric("sse_events_published_total", "counter", "Events published to channels.", &[("", channels.published)]);
+        metric(
+            "sse_events_replayed_total",
+            "counter",
+            "Events replayed from a channel's history to resuming clients.",
+            &[("", channels.replayed)],
+        );
+        metric(
+            "sse_resumes_lost_total",
+            "counter",
+            "Resumptions from an id the history no longer held: events were lost.",
+            &[("", channels.lossy_resumes)],
+        );
+        metric(
+            "sse_history_bytes",
+            "gauge",
+            "Bytes of events held in the histories of all channels.",
+            &[("", channels.history_bytes)],
+        );
         if let Some(rss) = self.rss_bytes() {
             metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", &[("", rss)]);
         }
@@ -179,7 +201,7 @@ mod tests {
         m.response(200);
         m.stream_ended(StreamEnd::Slow);
         let mut out = Vec::new();
-        m.render(&mut out);
+        m.render(&mut out, &Figures::default());
         let text = String::from_utf8(out).unwrap();
         // Not started: the process figures are left out, not made up.
         assert!(!text.contains("process_"), "{text}");
@@ -187,7 +209,7 @@ mod tests {
         assert!(m.rss_bytes().is_some_and(|b| b > 0));
         let base = m.open_fds().unwrap() - 6;
         let mut out = Vec::new();
-        m.render(&mut out);
+        m.render(&mut out, &Figures::default());
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("# TYPE sse_open_connections gauge\nsse_open_connections 5\n"));
         assert!(text.contains("sse_streams_started_total{kind=\"new\"} 3\n"));

@@ -133,7 +133,7 @@ fn route<'a>(req: &Request<'a>, peer: &Peer, site: &'a mut Site, metrics: &Metri
         b"/events" => events(req, site, now),
         b"/metrics" => {
             let mut text = Vec::new();
-            metrics.render(&mut text);
+            metrics.render(&mut text, &site.channels.figures());
             let content_type = "text/plain; version=0.0.4; charset=utf-8";
             Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(text) })
         }

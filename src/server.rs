@@ -32,12 +32,13 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::channel::{Channels, Limits};
-use crate::config::{ACCEPT_RETRY, BACKLOG, Config, FULL_RESERVE, RESERVED_FDS};
+use crate::config::{ACCEPT_RETRY, BACKLOG, Config, FULL_RESERVE, READ_BUDGET, READ_CHUNK, RESERVED_FDS};
 use crate::conn::{Conn, Env, Peer, Timeouts, Verdict};
 use crate::date::HttpDate;
 use crate::io::{self as conn_io, Link};
 use crate::metrics::{Metrics, StreamEnd};
 use crate::route::Site;
+use crate::stdin::Stdin;
 use crate::streams::Streams;
 use crate::timer::Timers;
 use crate::www::Www;
@@ -47,6 +48,7 @@ compile_error!("sse-server packs a slot and a serial into a 64-bit mio Token");
 
 const LISTENER: Token = Token(usize::MAX);
 const WAKE: Token = Token(usize::MAX - 1);
+const STDIN: Token = Token(usize::MAX - 2);
 /// The listener's key in the timer queue; connections use slot + 1.
 const ACCEPT_TIMER: usize = 0;
 
@@ -83,6 +85,10 @@ pub struct Server {
     read_buf: Vec<u8>,
     /// Scratch space for the subscribers of an event being fanned out.
     tokens: Vec<Token>,
+    /// `--stdin`: standard input, publishing to a channel, until it ends.
+    stdin: Option<Stdin>,
+    /// Standard input may hold more than this turn's share: read on.
+    stdin_again: bool,
 }
 
 /// A connection: its state machine and its socket.
@@ -122,6 +128,17 @@ impl Server {
             any: config.cors_origins.iter().any(|o| o == "*"),
             origins: config.cors_origins.iter().filter(|o| *o != "*").cloned().collect(),
         };
+        let stdin = match config.stdin_channel.clone() {
+            None => None,
+            Some(channel) => {
+                let mut s = Stdin::open(channel).map_err(|e| StartError(format!("cannot read standard input: {e}")))?;
+                let fd = s.raw_fd();
+                // A regular file (or /dev/null) cannot be polled: it is read
+                // a chunk per loop turn instead, which never blocks either.
+                s.polled = poll.registry().register(&mut mio::unix::SourceFd(&fd), STDIN, Interest::READABLE).is_ok();
+                Some(s)
+            }
+        };
         let mut metrics = Metrics::default();
         // Every descriptor that lives as long as the server is open now.
         metrics.start();
@@ -147,6 +164,9 @@ impl Server {
             full_warned: false,
             read_buf: Vec::new(),
             tokens: Vec::new(),
+            // Not polled: read from the first turn on.
+            stdin_again: stdin.as_ref().is_some_and(|s| !s.polled),
+            stdin,
         })
     }
 
@@ -160,7 +180,7 @@ impl Server {
         loop {
             let next = self.timers.next_deadline();
             let now = Instant::now();
-            let timeout = if self.again.is_empty() {
+            let timeout = if self.again.is_empty() && !self.stdin_again {
                 next.map(|d| d.saturating_duration_since(now))
             } else {
                 Some(Duration::ZERO)
@@ -198,11 +218,18 @@ impl Server {
                     // Only wakes the poll: what is due is handled below.
                     continue;
                 }
+                if event.token() == STDIN {
+                    self.stdin_again = true;
+                    continue;
+                }
                 let Some(key) = self.current(event.token()) else { continue };
                 let hup = event.is_read_closed() || event.is_error();
                 let readable = event.is_readable();
                 let v = self.with_conn(key, |c, l, e, b| conn_io::on_ready(c, l, e, b, readable, hup));
                 self.apply(key, v);
+            }
+            if std::mem::take(&mut self.stdin_again) {
+                self.read_stdin();
             }
             for token in again {
                 if let Some(key) = self.current(token) {
@@ -227,6 +254,30 @@ impl Server {
             }
             due.clear();
             self.due = due;
+        }
+    }
+
+    /// This turn's share of standard input (`--stdin`): each line read is
+    /// published, and written to the channel's subscribers.
+    fn read_stdin(&mut self) {
+        let Some(stdin) = &mut self.stdin else { return };
+        let mut more = false;
+        for _ in 0..READ_BUDGET / READ_CHUNK {
+            more = stdin.read_once(&mut self.read_buf, &mut self.site.channels);
+            if !more {
+                break;
+            }
+        }
+        self.stdin_again = more && !stdin.ended;
+        if stdin.ended {
+            if stdin.polled {
+                let fd = stdin.raw_fd();
+                let _ = self.poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
+            }
+            self.stdin = None;
+        }
+        if self.site.channels.has_outbox() {
+            self.fan_out();
         }
     }
 

@@ -50,6 +50,11 @@ fn subscribers_get_each_event_once_from_the_outbox() {
     to.sort();
     assert_eq!(to, [Token(7), Token(8)]);
     assert!(c.take_outbox(&mut to).is_none());
+    // Events go out in the order they were published.
+    c.publish(b"x", None, "1").unwrap();
+    c.publish(b"x", None, "2").unwrap();
+    assert!(c.take_outbox(&mut to).unwrap().ends_with(b"data: 1\n\n"));
+    assert!(c.take_outbox(&mut to).unwrap().ends_with(b"data: 2\n\n"));
     c.unsubscribe(a.membership);
     c.publish(b"x", None, "again").unwrap();
     c.take_outbox(&mut to).unwrap();

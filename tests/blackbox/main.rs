@@ -13,6 +13,7 @@
 mod harness;
 
 mod bench;
+mod channels;
 mod cli;
 mod hardening;
 mod http;

@@ -32,12 +32,12 @@ impl Drop for Guard {
     }
 }
 
-/// The one place a process is started: no stdin, stdout piped, stderr as
-/// given, and a guard that ends it.
-fn spawn(cmd: &mut Command, stderr: Stdio) -> Guard {
+/// The one place a process is started: stdin as given (none, or a pipe),
+/// stdout piped, stderr as given, and a guard that ends it.
+fn spawn(cmd: &mut Command, stdin: Stdio, stderr: Stdio) -> Guard {
     let program = cmd.get_program().to_string_lossy().into_owned();
     Guard(
-        cmd.stdin(Stdio::null())
+        cmd.stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -55,7 +55,7 @@ pub struct Ran {
 /// Runs `cmd` to its end, at most `limit`: both pipes are read to EOF, then
 /// the process is reaped.
 pub fn run(cmd: &mut Command, limit: Duration) -> Ran {
-    let mut guard = spawn(cmd, Stdio::piped());
+    let mut guard = spawn(cmd, Stdio::null(), Stdio::piped());
     let (tx, rx) = channel();
     let pipes: [(usize, Box<dyn Read + Send>); 2] =
         [(0, Box::new(guard.0.stdout.take().expect("stdout"))), (1, Box::new(guard.0.stderr.take().expect("stderr")))];
@@ -96,12 +96,15 @@ pub struct Launch<'a> {
     wrapper: &'a [&'a str],
     dir: Option<&'a Path>,
     log: Log,
+    /// A pipe on the server's standard input (`Server::stdin`).
+    stdin: bool,
+    env: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Launch<'a> {
     /// `args`, plus `--port 0` and this project's `www` unless they name their own.
     pub fn new(args: &'a [&'a str]) -> Launch<'a> {
-        Launch { args, wrapper: &[], dir: None, log: Log::Followed }
+        Launch { args, wrapper: &[], dir: None, log: Log::Followed, stdin: false, env: Vec::new() }
     }
 
     /// Under a program that execs the server (`prlimit --nofile=64:64`),
@@ -117,6 +120,17 @@ impl<'a> Launch<'a> {
 
     pub fn log(self, log: Log) -> Launch<'a> {
         Launch { log, ..self }
+    }
+
+    /// With an environment variable set for the server.
+    pub fn env(mut self, name: &'a str, value: &'a str) -> Launch<'a> {
+        self.env.push((name, value));
+        self
+    }
+
+    /// With a pipe on the server's standard input.
+    pub fn piped_stdin(self) -> Launch<'a> {
+        Launch { stdin: true, ..self }
     }
 
     pub fn start(self) -> Server {
@@ -138,12 +152,14 @@ impl<'a> Launch<'a> {
         if let Some(d) = self.dir {
             cmd.current_dir(d);
         }
+        cmd.envs(self.env.iter().copied());
         let followed = matches!(self.log, Log::Followed);
         let stderr = match self.log {
             Log::Followed | Log::Dropped => Stdio::piped(),
             Log::To(s) => s,
         };
-        let mut guard = spawn(&mut cmd, stderr);
+        let stdin = if self.stdin { Stdio::piped() } else { Stdio::null() };
+        let mut guard = spawn(&mut cmd, stdin, stderr);
         let mut stdout = BufReader::new(guard.0.stdout.take().expect("stdout"));
         let mut first = String::new();
         stdout.read_line(&mut first).expect("read the listening line");
@@ -257,6 +273,11 @@ impl Server {
         let mut stdout = String::new();
         self.stdout.read_to_string(&mut stdout).expect("read stdout to EOF");
         Stopped { log, stdout }
+    }
+
+    /// The write end of the server's standard input (`Launch::piped_stdin`).
+    pub fn stdin(&mut self) -> std::process::ChildStdin {
+        self.guard.0.stdin.take().expect("a server launched with piped_stdin")
     }
 
     /// Asserts the server process is still running.
