@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use super::{Index, Outcome, Scenario, connect, find, index_of};
-use crate::eventsource::{Item, Limits, Parser, check_response};
+use crate::eventsource::{Event, Item, Limits, Parser, check_response};
 use crate::knobs::Knobs;
 use crate::stream::{End, Source};
 
@@ -177,6 +177,37 @@ pub fn raw(s: &Scenario, query: &[u8], last_event_id: Option<&[u8]>) -> Result<V
         }
     }
     Ok(body)
+}
+
+/// For a client that records a session itself and prints the same JSON
+/// (`sse-bench --session`), so the two compare byte for byte. `Ending` and
+/// `SeenEvent` are not reachable from outside the crate; these are.
+impl Expected {
+    /// A session before its first connection: no event, no reconnection
+    /// time, no connection, and `reconnect` until `stays_open` or `fails`.
+    pub fn recording() -> Expected {
+        Expected { events: Vec::new(), retry: None, end: Ending::Reconnect, connections: 0 }
+    }
+
+    /// Records one dispatched event as `expected` does: its type, its data,
+    /// and the last event ID string when it was dispatched.
+    pub fn record(&mut self, e: &Event<'_>) {
+        self.events.push(SeenEvent {
+            event_type: e.event_type.to_string(),
+            data: e.data.to_string(),
+            id: e.last_event_id.to_string(),
+        });
+    }
+
+    /// The last connection stays open.
+    pub fn stays_open(&mut self) {
+        self.end = Ending::Open;
+    }
+
+    /// The client failed the connection and does not reconnect.
+    pub fn fails(&mut self) {
+        self.end = Ending::Fail;
+    }
 }
 
 impl Expected {

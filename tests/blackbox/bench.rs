@@ -2,11 +2,17 @@
 //! `sse-server`: the server on `--port 0`, the bench against its port, and
 //! the bench's JSON line and exit code checked. Both binaries are run as a
 //! user would run them, through the harness's one spawn path.
+//!
+//! `sse-bench --session` is one `EventSource`: for each scenario, its
+//! stdout must be, byte for byte, what the server's `/expected` says a
+//! conforming client makes of the same session.
 
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpListener;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::harness::{BENCH, Server, run};
+use crate::harness::{BENCH, Server, WAIT, run};
 
 /// How long one sse-bench run may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -63,4 +69,171 @@ fn streams_that_reach_their_count_are_complete_and_failures_exit_1() {
     let out = run(bench(&server).args(ten).args(["--path", "/nope"]), LIMIT);
     assert!(!out.status.success());
     assert_eq!(json_number(&out.stdout, "failed"), 10.0, "{}", out.stdout);
+}
+
+/// `/expected` of the scenario at `path` (`/scenarios/NAME?knobs`).
+fn expected(server: &Server, path: &str) -> String {
+    let target = match path.split_once('?') {
+        Some((name, knobs)) => format!("{name}/expected?{knobs}"),
+        None => format!("{path}/expected"),
+    };
+    let mut c = server.connect();
+    c.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+    let r = c.read_response();
+    assert_eq!(r.status(), 200, "{target}: {}", r.head);
+    String::from_utf8(r.body).expect("utf-8 JSON")
+}
+
+/// The number after `"connections":` in an `/expected` document.
+fn connections(doc: &str) -> String {
+    let rest = doc.split("\"connections\":").nth(1).unwrap_or_else(|| panic!("no connections in {doc}"));
+    rest.trim_end_matches(['}', '\n']).to_string()
+}
+
+#[test]
+fn a_session_prints_what_expected_says() {
+    let server = Server::start(&["--log-level", "warn"]);
+    // (path, --connections: None takes /expected's, extra arguments)
+    #[rustfmt::skip]
+    let cases: &[(&str, Option<&str>, &[&str])] = &[
+        ("/scenarios/basic", None, &[]),
+        ("/scenarios/basic?te=chunked&split=random&seed=7&eol=crlf&bom=1&retry=30", None, &[]),
+        ("/scenarios/crlf-split", None, &[]),
+        ("/scenarios/byte-by-byte", None, &[]),
+        ("/scenarios/echo-last-event-id", Some("2"), &[]),
+        ("/scenarios/echo-last-event-id?te=chunked", Some("2"), &[]),
+        ("/scenarios/no-content-after-3", Some("5"), &[]),
+        ("/scenarios/stall-mid-event", None, &["--open-ms", "300"]),
+        ("/scenarios/redirect-307", None, &[]),
+        ("/scenarios/redirect-301?te=chunked", None, &[]),
+        ("/scenarios/wrong-content-type", None, &[]),
+        ("/scenarios/status-503", None, &[]),
+        ("/scenarios/reset-mid-event", None, &[]),
+        ("/scenarios/comments-only", None, &["--open-ms", "300"]),
+        ("/scenarios/id-nul", None, &[]),
+        ("/scenarios/utf8-invalid", None, &[]),
+        ("/scenarios/many-events", None, &[]),
+    ];
+    let mut ends = Vec::new();
+    for &(path, conns, extra) in cases {
+        let want = expected(&server, path);
+        let conns = conns.map_or_else(|| connections(&want), str::to_string);
+        let out = run(bench(&server).args(["--session", "--path", path, "-c", &conns]).args(extra), LIMIT);
+        assert!(out.status.success(), "{path}: exit {:?}\n{}", out.status, out.stderr);
+        assert!(out.stdout == want, "{path}:\n got: {}\nwant: {want}\nstderr: {}", out.stdout, out.stderr);
+        ends.extend(["open", "reconnect", "fail"].into_iter().filter(|e| want.contains(&format!("\"end\":\"{e}\""))));
+    }
+    // Every kind of end was seen, so the table covers them all.
+    for end in ["open", "reconnect", "fail"] {
+        assert!(ends.contains(&end), "no session ended {end}");
+    }
+}
+
+#[test]
+fn a_session_ends_at_its_timeout_or_at_its_connections() {
+    let server = Server::start(&["--log-level", "warn"]);
+    // Comments only, and --open-ms longer than --timeout: the connection
+    // is still open when the time is up.
+    let args = ["--session", "--path", "/scenarios/comments-only", "--open-ms", "60000", "--timeout", "0.3"];
+    let out = run(bench(&server).args(args), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, "{\"events\":[],\n\"retry\":null,\"end\":\"open\",\"connections\":1}\n");
+    // Three connections of basic: six events, and the end is reconnect.
+    let out = run(bench(&server).args(["--session", "--path", "/scenarios/basic", "-c", "3"]), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout.matches("\"data\":\"one\"").count(), 3, "{}", out.stdout);
+    assert!(out.stdout.ends_with("\"retry\":null,\"end\":\"reconnect\",\"connections\":3}\n"), "{}", out.stdout);
+}
+
+/// Answers each connection on `listener` with the next of `answers`, and
+/// returns the requests, in order; gives up waiting for a connection after
+/// `WAIT`, so a client that makes fewer cannot hang the test.
+fn serve(listener: TcpListener, answers: &'static [&'static str]) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let mut requests = Vec::new();
+        listener.set_nonblocking(true).expect("non-blocking");
+        let deadline = Instant::now() + WAIT;
+        for answer in answers {
+            let mut c = loop {
+                match listener.accept() {
+                    Ok((c, _)) => break c,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(_) => return requests,
+                }
+            };
+            c.set_nonblocking(false).expect("blocking");
+            c.set_read_timeout(Some(WAIT)).expect("timeout");
+            let mut request = Vec::new();
+            let mut byte = [0];
+            while !request.ends_with(b"\r\n\r\n") && c.read(&mut byte).expect("read the request") == 1 {
+                request.push(byte[0]);
+            }
+            requests.push(String::from_utf8(request).expect("utf-8 request"));
+            c.write_all(answer.as_bytes()).expect("answer");
+        }
+        requests
+    })
+}
+
+#[test]
+fn session_requests_are_those_of_event_source() {
+    // A server of our own, to see the requests as sent: a stream that sets
+    // an id and a retry, a redirect, then 204.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = serve(
+        listener,
+        &[
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nid: 7\nretry: 10\ndata: a\n\nid: 8\ndata: cut",
+            "HTTP/1.1 302 Found\r\nLocation: /next?x=1\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 204 No Content\r\n\r\n",
+        ],
+    );
+    let mut c = Command::new(BENCH);
+    c.args(["--session", "--port", &port.to_string(), "--path", "/s?k=v", "-c", "5", "--default-retry", "5000"]);
+    let started = Instant::now();
+    let out = run(&mut c, LIMIT);
+    // The stream's retry (10 ms), not --default-retry, timed the reconnection.
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    let requests = server.join().expect("the test server");
+    assert!(out.status.success(), "{}", out.stderr);
+    let head = |path: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
+        )
+    };
+    assert_eq!(
+        requests,
+        [
+            format!("{}\r\n", head("/s?k=v")),
+            format!("{}Last-Event-ID: 7\r\n\r\n", head("/s?k=v")),
+            format!("{}Last-Event-ID: 7\r\n\r\n", head("/next?x=1")),
+        ]
+    );
+    // The half event and its id 8 were dropped; the 204 fails the session.
+    let want = "{\"events\":[\n{\"type\":\"message\",\"data\":\"a\",\"id\":\"7\"}],\n\"retry\":10,\"end\":\"fail\",\"connections\":2}\n";
+    assert_eq!(out.stdout, want, "{}", out.stderr);
+}
+
+#[test]
+fn session_exit_codes() {
+    // Nothing listens on a port just freed: 1, and nothing on stdout.
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let out = run(Command::new(BENCH).args(["--session", "--port", &port.to_string(), "--path", "/s"]), LIMIT);
+    assert_eq!((out.status.code(), out.stdout.as_str()), (Some(1), ""), "{}", out.stderr);
+    assert!(out.stderr.starts_with("sse-bench: cannot connect to 127.0.0.1:"), "{}", out.stderr);
+    // Bad usage: 2, one line naming the fault, then the usage.
+    for (args, why) in [
+        (&["--session"][..], "--session needs --path"),
+        (&["--session", "--path", "/s", "--rate", "5"], "--rate is an option of the load run"),
+        (&["--session", "--path", "/s", "--open-ms", "0"], "--open-ms must be"),
+        (&["--open-ms", "5"], "--open-ms"),
+    ] {
+        let out = run(Command::new(BENCH).args(args), LIMIT);
+        assert_eq!((out.status.code(), out.stdout.as_str()), (Some(2), ""), "{args:?}");
+        assert!(out.stderr.starts_with("sse-bench: ") && out.stderr.contains(why), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("Usage: sse-bench"), "{args:?}");
+    }
 }

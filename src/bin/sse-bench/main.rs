@@ -26,6 +26,10 @@
 //!
 //! Progress goes to stderr each second; at the end a summary goes to stderr
 //! and one JSON line to stdout.
+//!
+//! `--session` is another mode altogether (`session`): one `EventSource`
+//! on one stream, reconnections included, whose outcome is printed as the
+//! JSON of a scenario's `/expected`.
 
 mod bench;
 mod check;
@@ -35,9 +39,11 @@ mod hist;
 mod net;
 mod opts;
 mod response;
+mod session;
 mod sse;
 mod stats;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use opts::Command;
@@ -45,6 +51,7 @@ use opts::Command;
 fn main() -> ExitCode {
     let opts = match opts::parse(std::env::args_os().skip(1)) {
         Ok(Command::Run(opts)) => opts,
+        Ok(Command::Session(opts)) => return session(&opts),
         Ok(Command::Help) => {
             println!("{}", opts::USAGE);
             return ExitCode::SUCCESS;
@@ -66,6 +73,27 @@ fn main() -> ExitCode {
             // Scripts can tell a run that did not measure what was asked.
             if stats.connected == 0 || stats.failed > 0 {
                 eprintln!("sse-bench: {} of {} streams failed", stats.failed, opts.connections);
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sse-bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--session`: the JSON on stdout and 0 when a session ran, whatever its
+/// end; 1 when the server could not be reached.
+fn session(opts: &session::Options) -> ExitCode {
+    match session::run(opts) {
+        Ok(expected) => {
+            let mut json = Vec::new();
+            expected.to_json(&mut json);
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = stdout.write_all(&json).and_then(|()| stdout.flush()) {
+                eprintln!("sse-bench: cannot write the result: {e}");
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub const USAGE: &str = "\
 Usage: sse-bench [OPTIONS]
+       sse-bench --session --path PATH [SESSION OPTIONS]
 
 Opens many Server-Sent Events streams to one server, paced, and measures
 them: connect time, events per second, delivery lateness, id gaps and
@@ -34,7 +35,22 @@ Options:
 Exit code 0 when every stream connected, 1 when any failed (the JSON line
 is printed either way), 2 for a bad option. Streams that end after the
 path's count= are counted as completed; others the server ends are early
-closes. Lateness needs at least two events per stream (lateness_samples).";
+closes. Lateness needs at least two events per stream (lateness_samples).
+
+Session mode: --session is one EventSource (WHATWG HTML 9.2.3) on PATH,
+reconnections included, and prints on stdout the JSON that the scenario's
+/expected prints for the same outcome (events, retry, end, connections).
+      --host ADDR, --port N  as above
+      --path PATH            the stream, e.g. '/scenarios/basic?split=1'
+  -c, --connections N        connections at most (default 1): after the
+                             Nth body ends, the end is \"reconnect\"
+      --open-ms MS           a connection with no event for this long
+                             stays open: the end is \"open\" (default 2000)
+      --default-retry MS     reconnection time until the stream sets one
+                             (default 100)
+      --timeout SECS         bound on the whole session (default 30)
+Exit code 0 when a session ran (whatever its end), 1 when the server could
+not be reached, 2 for a bad option.";
 
 pub const MAX_CONNECTIONS: usize = 1_000_000;
 /// 127.0.0.1 and the 65,535 addresses after it.
@@ -63,6 +79,8 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(Options),
+    /// `--session`: one `EventSource` session.
+    Session(crate::session::Options),
     Help,
     Version,
 }
@@ -73,6 +91,10 @@ where
     I::Item: Into<OsString>,
 {
     use lexopt::prelude::*;
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if args.iter().any(|a| a == "--session") {
+        return crate::session::opts::parse(args);
+    }
     let mut parser = lexopt::Parser::from_args(args);
     let mut o = Options {
         connections: 100,
@@ -112,11 +134,7 @@ where
                 }
             }
             Long("path") => {
-                o.path = parser.value().map_err(e)?.parse().map_err(e)?;
-                let valid = o.path.starts_with('/') && o.path.bytes().all(|b| b.is_ascii_graphic());
-                if !valid {
-                    return Err(format!("--path must start with / and have no space or control byte: {:?}", o.path));
-                }
+                o.path = parse_path(parser.value().map_err(e)?.parse().map_err(e)?)?;
             }
             Long("duration") => {
                 let secs: f64 = parser.value().map_err(e)?.parse().map_err(e)?;
@@ -159,7 +177,16 @@ where
     Ok(Command::Run(o))
 }
 
-fn parse_host(text: &str) -> Option<IpAddr> {
+/// A request target: it starts with `/` and has no space or control byte.
+pub fn parse_path(path: String) -> Result<String, String> {
+    if path.starts_with('/') && path.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(path)
+    } else {
+        Err(format!("--path must start with / and have no space or control byte: {path:?}"))
+    }
+}
+
+pub fn parse_host(text: &str) -> Option<IpAddr> {
     if text == "localhost" {
         return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }

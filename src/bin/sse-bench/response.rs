@@ -50,9 +50,35 @@ impl fmt::Display for HeadError {
     }
 }
 
+/// A complete response head, as a client needs it before it judges it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head<'a> {
+    /// Its length, blank line included: the body starts there.
+    pub len: usize,
+    pub status: u16,
+    /// Every `Content-Type` value joined with `, `, as Fetch combines them;
+    /// empty when there is none.
+    pub content_type: Cow<'a, [u8]>,
+    /// The `Location` value, when the head has exactly one.
+    pub location: Option<&'a [u8]>,
+    /// How the body ends, or why it cannot be read.
+    pub framing: Result<Framing, HeadError>,
+}
+
 /// `Ok(None)` while the head is incomplete; else its length and the body's
-/// framing.
+/// framing, when it opens an event stream as `EventSource` judges it.
 pub fn parse(head: &[u8]) -> Result<Option<(usize, Framing)>, HeadError> {
+    let Some(h) = self::head(head)? else { return Ok(None) };
+    eventsource::check_response(h.status, &h.content_type).map_err(|failure| match failure {
+        Failure::Status(code) => HeadError::Status(code),
+        Failure::NotEventStream => HeadError::NotEventStream,
+    })?;
+    Ok(Some((h.len, h.framing?)))
+}
+
+/// `Ok(None)` while the head is incomplete; an error only when it is not
+/// HTTP/1.x or is too large. Whether it opens a stream is not judged.
+pub fn head(head: &[u8]) -> Result<Option<Head<'_>>, HeadError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut response = httparse::Response::new(&mut fields);
     let len = match response.parse(head) {
@@ -61,22 +87,30 @@ pub fn parse(head: &[u8]) -> Result<Option<(usize, Framing)>, HeadError> {
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(HeadError::Malformed),
     };
-    let code = response.code.ok_or(HeadError::Malformed)?;
-    let values = |name: &'static str| {
-        response.headers.iter().filter(move |f| f.name.eq_ignore_ascii_case(name)).map(|f| f.value)
-    };
-    // Judged as `EventSource` judges it. Several fields are one value, as
-    // Fetch joins them (a copy only then, once per stream).
+    let status = response.code.ok_or(HeadError::Malformed)?;
+    let fields: &[httparse::Header<'_>] = response.headers;
+    let values = |name: &'static str| fields.iter().filter(move |f| f.name.eq_ignore_ascii_case(name)).map(|f| f.value);
+    // Several fields are one value, as Fetch joins them (a copy only then,
+    // once per stream).
     let mut types = values("content-type");
     let content_type = match (types.next(), types.next()) {
         (only, None) => Cow::Borrowed(only.unwrap_or_default()),
         _ => Cow::Owned(values("content-type").collect::<Vec<_>>().join(&b", "[..])),
     };
-    eventsource::check_response(code, &content_type).map_err(|failure| match failure {
-        Failure::Status(code) => HeadError::Status(code),
-        Failure::NotEventStream => HeadError::NotEventStream,
-    })?;
-    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3).
+    let mut locations = values("location");
+    let location = match (locations.next(), locations.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    };
+    Ok(Some(Head { len, status, content_type, location, framing: framing(values) }))
+}
+
+/// The body's framing from the head's fields (RFC 9112 §6.3).
+fn framing<'a, I>(values: impl Fn(&'static str) -> I) -> Result<Framing, HeadError>
+where
+    I: Iterator<Item = &'a [u8]>,
+{
+    // Transfer-Encoding wins over Content-Length.
     let codings: Vec<&[u8]> = values("transfer-encoding")
         .flat_map(|v| v.split(|&b| b == b','))
         .map(<[u8]>::trim_ascii)
@@ -84,7 +118,7 @@ pub fn parse(head: &[u8]) -> Result<Option<(usize, Framing)>, HeadError> {
         .collect();
     if !codings.is_empty() {
         return match codings.as_slice() {
-            [only] if only.eq_ignore_ascii_case(b"chunked") => Ok(Some((len, Framing::Chunked))),
+            [only] if only.eq_ignore_ascii_case(b"chunked") => Ok(Framing::Chunked),
             _ => Err(HeadError::BadFraming),
         };
     }
@@ -96,7 +130,7 @@ pub fn parse(head: &[u8]) -> Result<Option<(usize, Framing)>, HeadError> {
         }
         length = Some(n);
     }
-    Ok(Some((len, length.map_or(Framing::UntilClose, Framing::Length))))
+    Ok(length.map_or(Framing::UntilClose, Framing::Length))
 }
 
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
@@ -171,6 +205,22 @@ mod tests {
             });
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn heads_before_judgement() {
+        let redirect =
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: /scenarios/basic\r\nTransfer-Encoding: gzip\r\n\r\n";
+        let h = head(redirect.as_bytes()).unwrap().unwrap();
+        assert_eq!((h.len, h.status, h.location), (redirect.len(), 307, Some(&b"/scenarios/basic"[..])));
+        assert_eq!((&*h.content_type, h.framing), (&b""[..], Err(HeadError::BadFraming)));
+        let two = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nLocation: /a\r\nContent-Type: text/event-stream\r\n\
+                   Location: /b\r\nContent-Length: 5\r\n\r\n";
+        let h = head(two.as_bytes()).unwrap().unwrap();
+        assert_eq!((&*h.content_type, h.location), (&b"text/html, text/event-stream"[..], None));
+        assert_eq!(h.framing, Ok(Framing::Length(5)));
+        assert_eq!(head(b"HTTP/1.1 200 OK\r\n"), Ok(None));
+        assert_eq!(head(b"SSH-2.0\r\n\r\n"), Err(HeadError::Malformed));
     }
 
     #[test]
