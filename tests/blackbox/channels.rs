@@ -243,8 +243,8 @@ fn every_subscriber_gets_every_event_and_a_slow_one_resumes_without_loss() {
     }
     assert!(have > 0 && have < ids.len(), "{have} events before the slow-consumer close");
     let (mut again, _) = subscribe(&s, "/channels/fan", &format!("Last-Event-ID: {}\r\n", ids[have - 1]));
-    for i in have..ids.len() {
-        let want = ev(&ids[i], &format!("{i}{big}"));
+    for (i, id) in ids.iter().enumerate().skip(have) {
+        let want = ev(id, &format!("{i}{big}"));
         assert_eq!(again.read_exact_n(want.len()), want.as_bytes(), "event {i}");
     }
 }
