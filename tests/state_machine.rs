@@ -36,6 +36,8 @@ struct Bench {
     metrics: Metrics,
     streams: Streams,
     received: Vec<u8>,
+    /// Who the client is (a loopback address unless a test says not).
+    peer: Peer,
     /// The write side was shut down.
     shut: bool,
     closed: Option<Verdict>,
@@ -53,6 +55,7 @@ impl Bench {
             metrics: Metrics::default(),
             streams: Streams::default(),
             received: Vec::new(),
+            peer: Peer { token: mio::Token(1), full: false, loopback: true },
             shut: false,
             closed: None,
         }
@@ -68,7 +71,7 @@ impl Bench {
             turn: self.turn,
             date: &self.date,
             timeouts: TIMEOUTS,
-            peer: Peer { token: mio::Token(1), full: false, loopback: true },
+            peer: self.peer,
             site: &mut self.site,
             metrics: &mut self.metrics,
             streams: &mut self.streams,
@@ -439,4 +442,27 @@ fn a_stream_ticks_on_its_schedule_and_ends_at_its_count() {
     // The last event is out: the write side is shut and the stream ends.
     assert_eq!(b.closed, Some(Verdict::Close(Some(sse_server::metrics::StreamEnd::Count))));
     assert_eq!(b.metrics.events, 2);
+}
+
+#[test]
+fn only_loopback_clients_publish_without_a_token() {
+    let publish = b"POST /channels/x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi";
+    // From another address: 403, and nothing is published.
+    let mut b = Bench::project();
+    b.peer.loopback = false;
+    b.feed(publish, &[]).unwrap();
+    assert!(b.text().starts_with("HTTP/1.1 403 Forbidden\r\n"), "{}", b.text());
+    assert_eq!(b.site.channels.published, 0);
+    // From loopback: published.
+    let mut b = Bench::project();
+    b.feed(publish, &[]).unwrap();
+    assert!(b.text().starts_with("HTTP/1.1 200 OK\r\n"), "{}", b.text());
+    assert_eq!(b.site.channels.published, 1);
+    // With a token, from any address, but only with it.
+    let mut b = Bench::project();
+    b.peer.loopback = false;
+    b.site.publish_token = Some("t0ken".into());
+    let with = b"POST /channels/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t0ken\r\nContent-Length: 2\r\n\r\nhi";
+    b.feed(with, &[]).unwrap();
+    assert!(b.text().starts_with("HTTP/1.1 200 OK\r\n"), "{}", b.text());
 }
