@@ -12,6 +12,9 @@ use std::time::Duration;
 
 /// A request head (request line and fields) may be at most this long: `431`.
 pub const MAX_HEAD: usize = 8 * 1024;
+/// The longest method HTTP knows (`UPDATEREDIRECTREF`, in the IANA method
+/// registry): a longer method token is `501` as soon as it is that long.
+pub const MAX_METHOD: usize = 17;
 /// At most this many header fields in one request head: `431`.
 pub const MAX_FIELDS: usize = 64;
 /// Request content (which no route takes) may be at most this long: `413`.

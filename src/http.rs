@@ -15,7 +15,7 @@
 //! route is looked at.
 
 use crate::ascii::{after, split};
-use crate::config::{MAX_CONTENT, MAX_FIELDS, MAX_HEAD};
+use crate::config::{MAX_CONTENT, MAX_FIELDS, MAX_HEAD, MAX_METHOD};
 use crate::uri;
 
 /// The result of feeding bytes to a parser: done, or waiting for more.
@@ -138,9 +138,15 @@ pub fn parse(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
     }
     let line = match request_line(after(buf, start))? {
         Status::Complete(line) => line,
+        // The method is at most `MAX_METHOD` bytes and the version is
+        // short: a request line this long is long because of its target.
+        Status::Partial if buf.len() >= MAX_HEAD => return Err(err(414, "request target longer than 8 KiB")),
         Status::Partial => return partial(),
     };
     let fields_at = start + line.len;
+    if fields_at > MAX_HEAD {
+        return Err(err(414, "request target longer than 8 KiB"));
+    }
     let mut headers = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let fields = after(buf, fields_at);
     let (fields_len, headers) = match httparse::parse_headers(fields, &mut headers) {
@@ -159,17 +165,14 @@ pub fn parse(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
     if head_len > MAX_HEAD {
         return Err(err(431, "request head larger than 8 KiB"));
     }
-    let fields = read_fields(headers, line.version)?;
+    let get_or_head = matches!(line.method, b"GET" | b"HEAD");
+    let fields = read_fields(headers, line.version, get_or_head)?;
 
     // The method is only looked up once the whole head is known to be
     // well-formed, so that a malformed request of any method is a 400.
     let method = Method::from_token(line.method).ok_or(err(501, "method not implemented"))?;
     if line.target == b"*" && method != Method::Options {
         return Err(err(400, "the target * is only allowed with OPTIONS"));
-    }
-    let has_content = !matches!(fields.framing, Framing::None | Framing::Length(0));
-    if has_content && matches!(method, Method::Get | Method::Head) {
-        return Err(err(400, "GET and HEAD requests must not have content"));
     }
     let (path, query) = if line.target == b"*" {
         (None, &b""[..])
@@ -214,6 +217,10 @@ struct RequestLine<'a> {
 /// `method SP request-target SP HTTP-version CRLF`, one space between parts.
 fn request_line(buf: &[u8]) -> Result<Status<RequestLine<'_>>, HttpError> {
     let method_len = buf.iter().position(|&b| !uri::is_tchar(b)).unwrap_or(buf.len());
+    if method_len > MAX_METHOD {
+        // Longer than any method HTTP knows: no need to wait for the rest.
+        return Err(err(501, "method not implemented"));
+    }
     match buf.get(method_len) {
         None => return Ok(Status::Partial),
         Some(b' ') if method_len > 0 => {}
@@ -276,12 +283,17 @@ struct Fields<'a> {
     expect_continue: bool,
 }
 
-fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result<Fields<'a>, HttpError> {
+fn read_fields<'a>(
+    headers: &[httparse::Header<'a>],
+    version: Version,
+    get_or_head: bool,
+) -> Result<Fields<'a>, HttpError> {
     let mut hosts = 0;
     let mut length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut chunked_count = 0;
     let mut other_coding = false;
+    let mut last_is_chunked = false;
     let mut f = Fields {
         framing: Framing::None,
         close: false,
@@ -317,7 +329,8 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             transfer_encoding = true;
             for coding in list(value) {
-                if coding.eq_ignore_ascii_case(b"chunked") {
+                last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                if last_is_chunked {
                     chunked_count += 1;
                 } else if coding.is_empty() {
                     return Err(err(400, "empty transfer coding"));
@@ -362,6 +375,11 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
         // Two ids cannot both be the last one: start a new stream.
         f.last_event_id = Some(b"");
     }
+    // Content on GET or HEAD is refused before its size or its codings are
+    // looked at (RFC 9110 §9.3.1: a known smuggling vector).
+    if get_or_head && (transfer_encoding || length.is_some_and(|n| n > 0)) {
+        return Err(err(400, "GET and HEAD requests must not have content"));
+    }
     if transfer_encoding {
         if version == Version::Http10 {
             return Err(err(400, "Transfer-Encoding in an HTTP/1.0 request"));
@@ -369,13 +387,18 @@ fn read_fields<'a>(headers: &[httparse::Header<'a>], version: Version) -> Result
         if length.is_some() {
             return Err(err(400, "both Content-Length and Transfer-Encoding"));
         }
-        // Only `chunked` alone is supported: any other coding, before or
-        // after it, leaves the content's length unknowable here.
-        if other_coding {
-            return Err(err(501, "transfer coding not implemented (only chunked is)"));
+        // RFC 9112 §6.3: a final coding other than chunked leaves the
+        // length unknowable, and the server MUST answer 400 and close.
+        if !last_is_chunked {
+            return Err(err(400, "Transfer-Encoding must end in chunked"));
         }
         if chunked_count != 1 {
             return Err(err(400, "Transfer-Encoding must name chunked exactly once"));
+        }
+        // A coding before chunked (gzip, chunked) is framed, but not
+        // implemented here.
+        if other_coding {
+            return Err(err(501, "transfer coding not implemented (only chunked is)"));
         }
         f.framing = Framing::Chunked;
     } else if let Some(n) = length {

@@ -131,10 +131,21 @@ const REFUSED: &[(&[u8], u16)] = &[
     (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
     (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65537\r\n\r\n", 413),
     (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501),
+    // RFC 9112 §6.3: a last coding other than chunked is 400 (MUST).
+    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n", 400),
+    // Chunked last, another coding before it: framed, not implemented.
     (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
-    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n", 501),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+    // Content on GET or HEAD is 400 before its size or codings count.
+    (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    (b"HEAD / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400),
+    (b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    // A method longer than any HTTP knows: 501 as soon as that is clear.
+    (b"UPDATEREDIRECTREFS", 501),
+    (b"UPDATEREDIRECTREF / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
     (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
     (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n", 400),
     (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked,\r\n\r\n", 400),
@@ -172,5 +183,11 @@ fn limits_of_the_head() {
     over.insert(30, b'a');
     assert_eq!(parse(&over).map_err(|e| e.status), Err(431), "8 KiB + 1");
     assert_eq!(parse(&over[..MAX_HEAD]).map_err(|e| e.status), Err(431), "8 KiB and not complete");
-    assert_eq!(parse(&vec![b'G'; MAX_HEAD]).map_err(|e| e.status), Err(431));
+    // A request line over 8 KiB because of its target: 414.
+    let mut target = b"GET /".to_vec();
+    target.resize(MAX_HEAD, b'a');
+    assert_eq!(parse(&target).map_err(|e| e.status), Err(414));
+    assert_eq!(parse(&target[..MAX_HEAD - 1]), Ok(Status::Partial));
+    assert_eq!(parse(&[b'G'; crate::config::MAX_METHOD]), Ok(Status::Partial));
+    assert_eq!(parse(&[b'G'; crate::config::MAX_METHOD + 1]).map_err(|e| e.status), Err(501));
 }

@@ -29,7 +29,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Every status sse-server sends, with its reason phrase (RFC 9110 §15).
 /// `/metrics` counts responses by these.
-pub const STATUSES: [(u16, &str); 17] = [
+pub const STATUSES: [(u16, &str); 18] = [
     (200, "OK"),
     (204, "No Content"),
     (301, "Moved Permanently"),
@@ -41,6 +41,7 @@ pub const STATUSES: [(u16, &str); 17] = [
     (405, "Method Not Allowed"),
     (408, "Request Timeout"),
     (413, "Content Too Large"),
+    (414, "URI Too Long"),
     (431, "Request Header Fields Too Large"),
     (500, "Internal Server Error"),
     (501, "Not Implemented"),

@@ -41,7 +41,7 @@ impl Pieces {
 }
 
 fn check_error(e: &HttpError) {
-    assert!(matches!(e.status, 400 | 413 | 431 | 501 | 505), "unexpected status {e}");
+    assert!(matches!(e.status, 400 | 413 | 414 | 431 | 501 | 505), "unexpected status {e}");
     assert!(!e.why.is_empty());
 }
 

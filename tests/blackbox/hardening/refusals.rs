@@ -123,13 +123,14 @@ fn refused() -> Vec<Case> {
         // Transfer-Encoding.
         ("Transfer-Encoding and Content-Length", post("Content-Length: 5\r\nTransfer-Encoding: chunked"), 400),
         ("Content-Length and Transfer-Encoding", post("Transfer-Encoding: chunked\r\nContent-Length: 5"), 400),
-        ("Transfer-Encoding gzip", post("Transfer-Encoding: gzip"), 501),
-        ("Transfer-Encoding chunked, gzip", post("Transfer-Encoding: chunked, gzip"), 501),
+        // RFC 9112 §6.3: a last coding other than chunked is 400 (MUST).
+        ("Transfer-Encoding gzip", post("Transfer-Encoding: gzip"), 400),
+        ("Transfer-Encoding chunked, gzip", post("Transfer-Encoding: chunked, gzip"), 400),
         ("Transfer-Encoding gzip, chunked", post("Transfer-Encoding: gzip, chunked"), 501),
         (
             "Transfer-Encoding chunked then identity",
             post("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity"),
-            501,
+            400,
         ),
         ("Transfer-Encoding chunked twice", post("Transfer-Encoding: chunked, chunked"), 400),
         ("Transfer-Encoding empty", post("Transfer-Encoding:"), 400),
@@ -171,6 +172,16 @@ fn refused() -> Vec<Case> {
             400,
         ),
         (
+            "GET with Content-Length 100,000 (400, not 413)",
+            v(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n"),
+            400,
+        ),
+        (
+            "GET with Transfer-Encoding gzip (400, not 501)",
+            v(b"GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            400,
+        ),
+        (
             "GET /events with content",
             v(b"GET /events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\nContent-Length: 2\r\n\r\nhi"),
             400,
@@ -181,7 +192,7 @@ fn refused() -> Vec<Case> {
         ("one chunk of 64 KiB + 1", chunked(b"10001\r\n"), 413),
         ("chunks adding up to 64 KiB + 1", chunked(&big_chunks), 413),
         ("a 9,000-byte field", long_value, 431),
-        ("a 9,000-byte request line", cat(&[b"GET /", &[b'a'; 9000], b" HTTP/1.1\r\nHost: t\r\n\r\n"]), 431),
+        ("a 9,000-byte request line", cat(&[b"GET /", &[b'a'; 9000], b" HTTP/1.1\r\nHost: t\r\n\r\n"]), 414),
         ("a head of 40 fields of 200 bytes", many_long, 431),
         ("a head of 8 KiB + 1", head_of_len(8193), 431),
         ("65 fields", head_with_fields(65), 431),
@@ -189,6 +200,8 @@ fn refused() -> Vec<Case> {
         ("method FOO", v(b"FOO / HTTP/1.1\r\nHost: t\r\n\r\n"), 501),
         ("method get", v(b"get / HTTP/1.1\r\nHost: t\r\n\r\n"), 501),
         ("method Get", v(b"Get / HTTP/1.1\r\nHost: t\r\n\r\n"), 501),
+        ("a method of 18 letters, not yet ended", v(b"UPDATEREDIRECTREFS"), 501),
+        ("a method of 9,000 letters", v(&[b'G'; 9000]), 501),
         ("HTTP/2.0", v(b"GET / HTTP/2.0\r\nHost: t\r\n\r\n"), 505),
         ("HTTP/1.2", v(b"GET / HTTP/1.2\r\nHost: t\r\n\r\n"), 505),
         ("HTTP/0.9", v(b"GET / HTTP/0.9\r\nHost: t\r\n\r\n"), 505),
@@ -198,7 +211,8 @@ fn refused() -> Vec<Case> {
         ("binary garbage", garbage, 400),
         ("NUL bytes", v(&[0u8; 64]), 400),
         ("a TLS ClientHello", v(client_hello), 400),
-        ("an SSH banner", v(b"SSH-2.0-OpenSSH_9.6\r\n"), 400),
+        // Its first word is a token longer than any method: 501 at once.
+        ("an SSH banner", v(b"SSH-2.0-OpenSSH_9.6\r\n"), 501),
         // Malformed first, then routed: 400, not 405.
         ("POST without Host", v(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), 400),
         ("POST with a malformed field", v(b"POST / HTTP/1.1\r\nHost: t\r\nX-A : b\r\n\r\n"), 400),

@@ -118,6 +118,7 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        414 => "URI Too Long",
         431 => "Request Header Fields Too Large",
         501 => "Not Implemented",
         505 => "HTTP Version Not Supported",
