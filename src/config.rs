@@ -136,6 +136,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `--stdin NAME`: each line of standard input is published to NAME.
     pub stdin_channel: Option<String>,
+    /// `--first-stream N`: new streams are numbered N, N+1, ... instead of
+    /// the unique scheme (`streams::Numbers`).
+    pub first_stream: Option<u64>,
 }
 
 /// The environment variable a publish token may come from.
@@ -163,6 +166,7 @@ impl Default for Config {
             publish_token: None,
             cors_origins: Vec::new(),
             stdin_channel: None,
+            first_stream: None,
         }
     }
 }
@@ -189,6 +193,8 @@ Options:
                           or set SSE_SERVER_PUBLISH_TOKEN
   --cors-origin ORIGIN    pages from ORIGIN may use this server (repeatable; * for any)
   --stdin NAME            publish each line of standard input to channel NAME
+  --first-stream N        number new streams N, N+1, ... (deterministic) instead of
+                          numbers unique across restarts and processes
   -h, --help              print this help
   -V, --version           print the version";
 
@@ -290,6 +296,9 @@ where
                     )));
                 }
                 config.cors_origins.push(v);
+            }
+            Long("first-stream") => {
+                config.first_stream = Some(number(parser.value().map_err(err)?, "--first-stream", 0, u64::MAX)?);
             }
             Long("stdin") => {
                 let v = text(parser.value().map_err(err)?, "--stdin")?;

@@ -74,7 +74,6 @@ pub struct Peer {
 /// answer may borrow).
 struct Ledger<'e> {
     now: Instant,
-    full: bool,
     date: &'e HttpDate,
     metrics: &'e mut Metrics,
     streams: &'e mut Streams,
@@ -82,13 +81,7 @@ struct Ledger<'e> {
 
 impl<'a> Env<'a> {
     fn split(&mut self) -> (&mut Site, Ledger<'_>) {
-        let ledger = Ledger {
-            now: self.now,
-            full: self.peer.full,
-            date: self.date,
-            metrics: self.metrics,
-            streams: self.streams,
-        };
+        let ledger = Ledger { now: self.now, date: self.date, metrics: self.metrics, streams: self.streams };
         (self.site, ledger)
     }
 }
@@ -455,7 +448,7 @@ impl Conn {
     fn answer(&mut self, r: Response, l: &mut Ledger) -> Option<Verdict> {
         let (now, date, metrics, streams) = (l.now, l.date, &mut *l.metrics, &mut *l.streams);
         metrics.response(r.status);
-        if l.full {
+        if r.shed {
             metrics.shed += 1;
         }
         let then = r.then;

@@ -101,6 +101,8 @@ pub struct Response<'a> {
     pub then: Then,
     /// `HEAD`: the head of `GET`, no body.
     pub head_only: bool,
+    /// The answer of a full server, counted in `sse_connections_shed_total`.
+    pub shed: bool,
     pub body: Body<'a>,
 }
 
@@ -116,7 +118,7 @@ pub enum Rest {
 
 impl<'a> Response<'a> {
     pub fn new(status: u16, then: Then, body: Body<'a>) -> Response<'a> {
-        Response { status, fields: Vec::new(), then, head_only: false, body }
+        Response { status, fields: Vec::new(), then, head_only: false, shed: false, body }
     }
 
     pub fn field(mut self, name: &'static str, value: impl Into<Cow<'a, str>>) -> Response<'a> {
@@ -139,7 +141,7 @@ impl<'a> Response<'a> {
             }
         };
         let fields = self.fields.into_iter().map(|(n, v)| (n, Cow::Owned(v.into_owned()))).collect();
-        Response { status: self.status, fields, then: self.then, head_only: self.head_only, body }
+        Response { status: self.status, fields, then: self.then, head_only: self.head_only, shed: self.shed, body }
     }
 }
 

@@ -111,7 +111,14 @@ pub fn respond<'a>(
 
 fn route<'a>(req: &Request<'a>, peer: &Peer, site: &'a mut Site, metrics: &Metrics, now: Instant) -> Response<'a> {
     if peer.full {
-        return shed(req, site);
+        // Load testers need /metrics most when the server is full: it is
+        // answered from the reserve, then the connection closes.
+        let metrics_path = req.path.and_then(crate::ascii::percent_decode).is_some_and(|p| &*p == b"/metrics");
+        if metrics_path && matches!(req.method, Method::Get | Method::Head) {
+            let r = metrics_text(req, site, metrics);
+            return Response { then: Then::Close { say: true }, head_only: req.method == Method::Head, ..r };
+        }
+        return Response { shed: true, ..shed(req, site) };
     }
     let Some(path) = req.path else {
         return Response::new(204, then(req), Body::Empty).field("Allow", ALLOW);
@@ -131,12 +138,7 @@ fn route<'a>(req: &Request<'a>, peer: &Peer, site: &'a mut Site, metrics: &Metri
     let head_only = req.method == Method::Head;
     let r = match &*path {
         b"/events" => events(req, site, now),
-        b"/metrics" => {
-            let mut text = Vec::new();
-            metrics.render(&mut text, &site.channels.figures());
-            let content_type = "text/plain; version=0.0.4; charset=utf-8";
-            Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(text) })
-        }
+        b"/metrics" => metrics_text(req, site, metrics),
         b"/scenarios" => scenarios::index(req),
         p if let Some(rest) = p.strip_prefix(b"/scenarios/") => scenarios::scenario(req, rest, site, metrics, now),
         _ => file(req, &path, site, metrics),
@@ -151,6 +153,14 @@ pub(crate) fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> 
         let (key, value) = split(pair, eq);
         (key == name).then(|| after(value, 1))
     })
+}
+
+/// `/metrics`: the Prometheus text exposition.
+fn metrics_text<'a>(req: &Request, site: &Site, metrics: &Metrics) -> Response<'a> {
+    let mut text = Vec::new();
+    metrics.render(&mut text, &site.channels.figures());
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    Response::new(200, then(req), Body::Bytes { content_type, bytes: Cow::Owned(text) })
 }
 
 /// The CORS fields for `req`'s `Origin`, if `--cors-origin` allows it: the

@@ -39,7 +39,7 @@ use crate::io::{self as conn_io, Link};
 use crate::metrics::{Metrics, StreamEnd};
 use crate::route::Site;
 use crate::stdin::Stdin;
-use crate::streams::Streams;
+use crate::streams::{Numbers, Streams};
 use crate::timer::Timers;
 use crate::www::Www;
 
@@ -155,7 +155,10 @@ impl Server {
             timeouts: Timeouts { idle: config.idle_timeout, heartbeat: config.heartbeat },
             site,
             metrics,
-            streams: Streams::default(),
+            streams: Streams::new(match config.first_stream {
+                Some(n) => Numbers::Counter(n),
+                None => Numbers::unique_now(),
+            }),
             max_connections,
             serial: 0,
             accept_paused: false,

@@ -5,26 +5,29 @@
 //! What always holds: every stream that `start` made is passed to `end`
 //! exactly once, by the loop when it closes the connection that holds it,
 //! so `sse_open_streams` is `start`s minus `end`s and every stream that was
-//! logged as connected or resumed is logged as ended.
+//! logged as connected or resumed is logged as ended. Connection numbers
+//! come from `numbers`: unique across restarts and sibling processes.
+
+mod numbers;
 
 use std::time::Instant;
+
+pub use numbers::Numbers;
 
 use crate::metrics::{Metrics, StreamEnd};
 use crate::stream::{Client, Stream, StreamStart};
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Streams {
-    /// The next new stream's connection number.
-    next: u64,
-}
-
-impl Default for Streams {
-    fn default() -> Streams {
-        Streams { next: 1 }
-    }
+    /// Where new streams' connection numbers come from.
+    numbers: Numbers,
 }
 
 impl Streams {
+    pub fn new(numbers: Numbers) -> Streams {
+        Streams { numbers }
+    }
+
     /// A stream the route decided on begins at `now`.
     pub fn start(&mut self, start: StreamStart, now: Instant, metrics: &mut Metrics) -> Stream {
         let id = match start.client {
@@ -34,8 +37,7 @@ impl Streams {
                 id
             }
             Client::New { last_event_id } => {
-                let id = self.next;
-                self.next += 1;
+                let id = self.numbers.take();
                 metrics.streams_new += 1;
                 log::info!(
                     "Client connected to event stream (connection #{id}, Last-Event-Id: {})",

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    Client, Fill, STREAM_HEAD, Server, event, get_events, metric, normalize_date, stream_body, voluntary_switches,
+    Client, Fill, Launch, STREAM_HEAD, Server, event, get_events, metric, normalize_date, stream_body,
+    voluntary_switches,
 };
 
 #[test]
@@ -309,4 +310,34 @@ fn an_idle_server_with_an_open_stream_does_not_wake_up() {
     let mut m = server.connect();
     m.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(m.read_response().status(), 200);
+}
+
+/// By default, connection numbers are unique across restarts and sibling
+/// processes: `T·10^8 + P·10^3 + n` (README "The event stream").
+#[test]
+fn connection_numbers_are_unique_across_restarts() {
+    let first_c = |s: &Server| {
+        let mut c = s.connect();
+        c.send(&get_events("/events?count=1&interval=1", ""));
+        let body = stream_body(&c.read_to_eof());
+        let id = body.lines().find_map(|l| l.strip_prefix("id: ")).expect("an id").to_string();
+        let (c, n) = id.split_once('-').unwrap();
+        assert_eq!(n, "1");
+        c.parse::<u64>().unwrap()
+    };
+    let mut a = Launch::new(&[]).unique_numbers().start();
+    let (c1, c2) = (first_c(&a), first_c(&a));
+    assert_eq!(c2, c1 + 1);
+    assert_eq!(c1 / 1000 % 100_000, u64::from(a.pid()) % 100_000, "{c1}: P is the pid");
+    assert_eq!(c1 % 1000, 0, "{c1}: the first of its block");
+    let port = a.port().to_string();
+    a.stop();
+    let b = Launch::new(&["--port", &port]).unique_numbers().start();
+    let c3 = first_c(&b);
+    assert_ne!(c3 / 1000, c1 / 1000, "a restart hands out other numbers");
+    // An old id still resumes as it always has.
+    let mut c = b.connect();
+    c.send(&get_events("/events?count=3&interval=1", &format!("Last-Event-ID: {c1}-1\r\n")));
+    let body = stream_body(&c.read_to_eof());
+    assert_eq!(body, format!("{}{}", event(c1, 2), event(c1, 3)));
 }

@@ -233,3 +233,30 @@ fn downloads_count_against_the_descriptor_budget() {
     assert_eq!((r.status(), r.header("Connection")), (503, Some("close")), "{}", r.head);
     s.assert_alive();
 }
+
+/// `/metrics` is answered from the reserve while the server is full (load
+/// testers need it most then), and the connection closes after it.
+#[test]
+fn metrics_are_answered_when_full() {
+    let s = Server::start(&["--max-connections", "2"]);
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let mut c = s.connect();
+        c.send(&get_events("/events?interval=60000", ""));
+        expect_stream_head(&mut c);
+        streams.push(c);
+    }
+    let mut m = s.connect();
+    m.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = m.read_response();
+    assert_eq!((r.status(), r.header("Connection")), (200, Some("close")), "{}", r.head);
+    let text = String::from_utf8(r.body).unwrap();
+    assert_eq!(metric(&text, "sse_open_streams"), 2);
+    assert_eq!(metric(&text, "sse_connections_shed_total"), 0, "answered, not turned away");
+    m.expect_eof();
+    // Anything else is still turned away.
+    let mut o = s.connect();
+    o.send(GET);
+    assert_eq!(o.read_response().status(), 503);
+    drop(streams);
+}

@@ -99,12 +99,23 @@ pub struct Launch<'a> {
     /// A pipe on the server's standard input (`Server::stdin`).
     stdin: bool,
     env: Vec<(&'a str, &'a str)>,
+    /// Without `--first-stream 1`: the server's own unique numbers.
+    unique_numbers: bool,
 }
 
 impl<'a> Launch<'a> {
-    /// `args`, plus `--port 0` and this project's `www` unless they name their own.
+    /// `args`, plus `--port 0`, `--first-stream 1` and this project's `www`
+    /// unless they name their own.
     pub fn new(args: &'a [&'a str]) -> Launch<'a> {
-        Launch { args, wrapper: &[], dir: None, log: Log::Followed, stdin: false, env: Vec::new() }
+        Launch {
+            args,
+            wrapper: &[],
+            dir: None,
+            log: Log::Followed,
+            stdin: false,
+            env: Vec::new(),
+            unique_numbers: false,
+        }
     }
 
     /// Under a program that execs the server (`prlimit --nofile=64:64`),
@@ -128,6 +139,12 @@ impl<'a> Launch<'a> {
         self
     }
 
+    /// Numbering streams as the server does by default (unique across
+    /// restarts and processes), not from 1.
+    pub fn unique_numbers(self) -> Launch<'a> {
+        Launch { unique_numbers: true, ..self }
+    }
+
     /// With a pipe on the server's standard input.
     pub fn piped_stdin(self) -> Launch<'a> {
         Launch { stdin: true, ..self }
@@ -144,6 +161,10 @@ impl<'a> Launch<'a> {
         };
         if !self.args.contains(&"--port") {
             cmd.args(["--port", "0"]);
+        }
+        // Streams numbered 1, 2, 3, ...: exact ids to expect.
+        if !self.args.contains(&"--first-stream") && !self.unique_numbers {
+            cmd.args(["--first-stream", "1"]);
         }
         if self.dir.is_none() && !self.args.contains(&"--www") {
             cmd.args(["--www", concat!(env!("CARGO_MANIFEST_DIR"), "/www")]);
