@@ -139,7 +139,16 @@ pub struct Config {
     /// `--first-stream N`: new streams are numbered N, N+1, ... instead of
     /// the unique scheme (`streams::Numbers`).
     pub first_stream: Option<u64>,
+    /// `--drain MS`: on SIGTERM or SIGINT, streams end spread over this.
+    pub drain: Duration,
 }
+
+/// The default `--drain`: long enough to spread thousands of clients'
+/// reconnections, short enough for a restart not to wait long.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+/// After the drain period, answers still in flight get this long, then
+/// whatever is left is closed and the process exits.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// The environment variable a publish token may come from.
 pub const TOKEN_ENV: &str = "SSE_SERVER_PUBLISH_TOKEN";
@@ -167,6 +176,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             stdin_channel: None,
             first_stream: None,
+            drain: DEFAULT_DRAIN,
         }
     }
 }
@@ -193,6 +203,7 @@ Options:
                           or set SSE_SERVER_PUBLISH_TOKEN
   --cors-origin ORIGIN    pages from ORIGIN may use this server (repeatable; * for any)
   --stdin NAME            publish each line of standard input to channel NAME
+  --drain MS              on SIGTERM/SIGINT, end the streams spread over this [default: 5000]
   --first-stream N        number new streams N, N+1, ... (deterministic) instead of
                           numbers unique across restarts and processes
   -h, --help              print this help
@@ -296,6 +307,9 @@ where
                     )));
                 }
                 config.cors_origins.push(v);
+            }
+            Long("drain") => {
+                config.drain = Duration::from_millis(number(parser.value().map_err(err)?, "--drain", 0, 600_000)?);
             }
             Long("first-stream") => {
                 config.first_stream = Some(number(parser.value().map_err(err)?, "--first-stream", 0, u64::MAX)?);

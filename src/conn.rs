@@ -121,13 +121,14 @@ enum State {
         held: Held,
     },
     Streaming(Stream),
-    /// The stream's source has ended; its last bytes are going out, the
-    /// client last took some at `since`. Then the write side is shut down,
-    /// or with `reset`, the connection is reset.
+    /// The stream is over (`why`: its last event, a reset asked for, a
+    /// shutdown); its last bytes are going out, the client last took some
+    /// at `since`. Then the write side is shut down, or for a reset, the
+    /// connection is reset.
     Ending {
         stream: Stream,
         since: Instant,
-        reset: bool,
+        why: StreamEnd,
     },
     /// The last answer is going out; then the write side is shut down.
     Closing {
@@ -196,6 +197,8 @@ pub struct Conn {
     /// The kernel's send queue when it last stopped taking output, to tell
     /// a client that is still taking bytes from one that has stalled.
     queued: u32,
+    /// The server is shutting down: the next answer is the last.
+    last: bool,
 }
 
 impl Conn {
@@ -208,6 +211,7 @@ impl Conn {
             out: Output::default(),
             budget: Budget::default(),
             queued: NO_BASELINE,
+            last: false,
         }
     }
 
@@ -383,7 +387,9 @@ impl Conn {
                     let (site, mut ledger) = env.split();
                     let reply = route::respond(&req, &peer, site, ledger.metrics, ledger.now);
                     let held = match reply.body {
-                        Body::Publish(to) => Held::Publish(publish::Publishing::start(to, reply.then, ledger.metrics)),
+                        Body::Publish(to) => {
+                            Held::Publish(publish::Publishing::start(to, reply.then, reply.fields, ledger.metrics))
+                        }
                         _ if content.is_some() => Held::Answer(Box::new(reply.into_owned())),
                         _ => match self.answer(reply, &mut ledger) {
                             Some(v) => return (used, v),
@@ -445,7 +451,10 @@ impl Conn {
 
     /// Writes a response and moves to what follows it; `Some` when the
     /// caller must return at once (a stream started).
-    fn answer(&mut self, r: Response, l: &mut Ledger) -> Option<Verdict> {
+    fn answer(&mut self, mut r: Response, l: &mut Ledger) -> Option<Verdict> {
+        if self.last && matches!(r.then, Then::KeepAlive { .. }) {
+            r.then = Then::Close { say: true };
+        }
         let (now, date, metrics, streams) = (l.now, l.date, &mut *l.metrics, &mut *l.streams);
         metrics.response(r.status);
         if r.shed {

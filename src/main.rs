@@ -54,7 +54,8 @@ fn main() -> ExitCode {
     }
     log::info!("listening on http://{addr}/");
     match server.run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(sse_server::server::Stop::Drained) => ExitCode::SUCCESS,
+        Ok(sse_server::server::Stop::Now) => ExitCode::from(1),
         Err(e) => {
             eprintln!("sse-server: the event loop failed: {e}");
             ExitCode::from(1)

@@ -30,6 +30,8 @@ pub enum StreamEnd {
     Error,
     /// Reset on purpose: a knob (`reset_after`) or a scenario said so.
     Reset,
+    /// Ended by a graceful shutdown, with a `retry:`.
+    Shutdown,
 }
 
 #[derive(Debug, Default)]
@@ -37,7 +39,7 @@ pub struct Metrics {
     pub open_streams: u64,
     pub streams_new: u64,
     pub streams_resumed: u64,
-    ended: [u64; 5],
+    ended: [u64; 6],
     pub events: u64,
     pub heartbeats: u64,
     pub bytes: u64,
@@ -139,6 +141,7 @@ impl Metrics {
                 ("{reason=\"count\"}", self.ended[StreamEnd::Count as usize]),
                 ("{reason=\"error\"}", self.ended[StreamEnd::Error as usize]),
                 ("{reason=\"reset\"}", self.ended[StreamEnd::Reset as usize]),
+                ("{reason=\"shutdown\"}", self.ended[StreamEnd::Shutdown as usize]),
             ],
         );
         metric("sse_events_sent_total", "counter", "Events sent on all streams.", &[("", self.events)]);

@@ -79,7 +79,7 @@ impl Site {
     }
 
     /// xorshift64*: enough to spread reconnections, no dependency needed.
-    fn random(&mut self) -> u64 {
+    pub fn random(&mut self) -> u64 {
         let mut x = self.rng;
         x ^= x >> 12;
         x ^= x << 25;

@@ -40,8 +40,14 @@ use crate::metrics::{Metrics, StreamEnd};
 use crate::route::Site;
 use crate::stdin::Stdin;
 use crate::streams::{Numbers, Streams};
+use crate::sys::Signals;
 use crate::timer::Timers;
 use crate::www::Www;
+
+mod shutdown;
+
+use shutdown::Drain;
+pub use shutdown::Stop;
 
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("sse-server packs a slot and a serial into a 64-bit mio Token");
@@ -49,6 +55,7 @@ compile_error!("sse-server packs a slot and a serial into a 64-bit mio Token");
 const LISTENER: Token = Token(usize::MAX);
 const WAKE: Token = Token(usize::MAX - 1);
 const STDIN: Token = Token(usize::MAX - 2);
+const SIGNAL: Token = Token(usize::MAX - 3);
 /// The listener's key in the timer queue; connections use slot + 1.
 const ACCEPT_TIMER: usize = 0;
 
@@ -61,7 +68,8 @@ pub struct Server {
     /// Wakes the poll exactly at the earliest deadline (`armed`).
     wake: crate::sys::TimerFd,
     armed: Option<Instant>,
-    listener: TcpListener,
+    /// `None` once draining: new connections go elsewhere.
+    listener: Option<TcpListener>,
     conns: Slab<Slot>,
     timers: Timers,
     now: Instant,
@@ -89,6 +97,12 @@ pub struct Server {
     stdin: Option<Stdin>,
     /// Standard input may hold more than this turn's share: read on.
     stdin_again: bool,
+    /// SIGTERM and SIGINT, through the poll.
+    signals: Option<Signals>,
+    /// `--drain`: the period over which streams end on a signal.
+    drain_period: Duration,
+    /// A shutdown under way.
+    drain: Option<Drain>,
 }
 
 /// A connection: its state machine and its socket.
@@ -105,6 +119,11 @@ impl Server {
         let mut listener = crate::sys::listen(addr, config.reuse_port, BACKLOG).map_err(fail)?;
         let poll = Poll::new().map_err(|e| StartError(format!("cannot create the poll instance: {e}")))?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE).map_err(fail)?;
+        let signals = Signals::new().map_err(|e| StartError(format!("cannot read signals: {e}")))?;
+        let sfd = std::os::fd::AsRawFd::as_raw_fd(&signals);
+        poll.registry()
+            .register(&mut mio::unix::SourceFd(&sfd), SIGNAL, Interest::READABLE)
+            .map_err(|e| StartError(format!("cannot register the signalfd: {e}")))?;
         let wake = crate::sys::TimerFd::new().map_err(|e| StartError(format!("cannot create a timerfd: {e}")))?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&wake);
         poll.registry()
@@ -146,7 +165,7 @@ impl Server {
             poll,
             wake,
             armed: None,
-            listener,
+            listener: Some(listener),
             conns: Slab::new(),
             timers: Timers::new(),
             now: Instant::now(),
@@ -170,18 +189,28 @@ impl Server {
             // Not polled: read from the first turn on.
             stdin_again: stdin.as_ref().is_some_and(|s| !s.polled),
             stdin,
+            signals: Some(signals),
+            drain_period: config.drain,
+            drain: None,
         })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.listener {
+            Some(l) => l.local_addr(),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
     }
 
-    /// Runs the loop; returns only if polling itself fails.
-    pub fn run(&mut self) -> io::Result<()> {
+    /// Runs the loop until a signal has ended it (`Stop`), or polling
+    /// itself fails.
+    pub fn run(&mut self) -> io::Result<Stop> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let next = self.timers.next_deadline();
+            let next = match (self.timers.next_deadline(), self.drain_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let now = Instant::now();
             let timeout = if self.again.is_empty() && !self.stdin_again {
                 next.map(|d| d.saturating_duration_since(now))
@@ -225,6 +254,12 @@ impl Server {
                     self.stdin_again = true;
                     continue;
                 }
+                if event.token() == SIGNAL {
+                    if let Some(stop) = self.on_signal() {
+                        return Ok(stop);
+                    }
+                    continue;
+                }
                 let Some(key) = self.current(event.token()) else { continue };
                 let hup = event.is_read_closed() || event.is_error();
                 let readable = event.is_readable();
@@ -257,6 +292,9 @@ impl Server {
             }
             due.clear();
             self.due = due;
+            if let Some(stop) = self.drain_step() {
+                return Ok(stop);
+            }
         }
     }
 
@@ -400,7 +438,8 @@ impl Server {
                 self.accept_paused = true;
                 return;
             }
-            let (mut socket, peer) = match self.listener.accept() {
+            let Some(listener) = &self.listener else { return };
+            let (mut socket, peer) = match listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_paused = false;

@@ -157,6 +157,12 @@ impl Stream {
         self.source.push(event, out)
     }
 
+    /// Appends bytes of the server's own (a `retry:` before a shutdown),
+    /// framed as the stream frames its writes.
+    pub fn say(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        self.source.write_extra(bytes, out);
+    }
+
     /// The channel it listens to, if it does.
     pub fn membership(&self) -> Option<Membership> {
         self.source.membership()

@@ -65,6 +65,8 @@ impl Streams {
             }
             StreamEnd::Error => log::warn!("Event stream closed on a socket error (connection #{c})"),
             StreamEnd::Reset => log::info!("Event stream reset as asked (connection #{c})"),
+            // One line for all of them says the shutdown began and ended.
+            StreamEnd::Shutdown => log::debug!("Event stream ended for a shutdown (connection #{c})"),
         }
     }
 }

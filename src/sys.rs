@@ -151,3 +151,57 @@ pub fn linger_zero(socket: &mio::net::TcpStream) {
         );
     }
 }
+
+/// SIGTERM and SIGINT, read from a descriptor the poll watches rather than
+/// in a handler: both are blocked (so they wait for the descriptor) after
+/// their disposition is reset to the default, since a shell that starts a
+/// program in the background sets SIGINT to ignored, which would drop it.
+pub struct Signals {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Signals {
+    pub fn new() -> io::Result<Signals> {
+        // SAFETY: plain sigset manipulation on a local set; sigprocmask and
+        // signal with valid arguments; signalfd's result is checked.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Signals { fd: std::os::fd::OwnedFd::from_raw_fd(fd) })
+        }
+    }
+
+    /// The next signal waiting, if any: its name.
+    pub fn take(&self) -> Option<&'static str> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a zeroed signalfd_siginfo is a valid buffer of its size.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = size_of::<libc::signalfd_siginfo>();
+        // SAFETY: read(2) into a buffer of `size` bytes we own.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+        if n != size as isize {
+            return None;
+        }
+        Some(match info.ssi_signo as i32 {
+            libc::SIGINT => "SIGINT",
+            _ => "SIGTERM",
+        })
+    }
+}
+
+impl std::os::fd::AsRawFd for Signals {
+    fn as_raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}

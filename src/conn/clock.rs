@@ -35,7 +35,10 @@ impl Conn {
         match &mut self.state {
             State::Idle { .. } => self.stall_check(queued(), now, env.timeouts.idle, None),
             State::Closing { .. } => self.stall_check(queued(), now, env.timeouts.idle, None),
-            State::Ending { .. } => self.stall_check(queued(), now, env.timeouts.idle, Some(StreamEnd::Count)),
+            State::Ending { why, .. } => {
+                let why = *why;
+                self.stall_check(queued(), now, env.timeouts.idle, Some(why))
+            }
             State::ReadingHead { .. } => {
                 self.refuse(env, HttpError { status: 408, why: "request head not received within 10 s" })
             }
@@ -51,7 +54,8 @@ impl Conn {
                     && let State::Streaming(stream) = self.replace_state(State::Lingering { until: now })
                 {
                     // (Lingering only for the moment the stream is moved.)
-                    self.set_state(State::Ending { stream, since: now, reset: end == End::Reset });
+                    let why = if end == End::Reset { StreamEnd::Reset } else { StreamEnd::Count };
+                    self.set_state(State::Ending { stream, since: now, why });
                 }
                 Verdict::Continue
             }
@@ -86,6 +90,44 @@ impl Conn {
         self.out.appended();
         env.metrics.events += 1;
         if kept { Verdict::Continue } else { Verdict::Close(Some(StreamEnd::Slow)) }
+    }
+
+    /// The server is shutting down: an answer under way is finished and is
+    /// the last; a connection with nothing under way closes now.
+    pub fn last_answer(&mut self, now: Instant) -> Verdict {
+        self.last = true;
+        match self.state {
+            State::Idle { .. } | State::ReadingHead { .. } if self.out.is_empty() && self.input.is_empty() => {
+                Verdict::Close(None)
+            }
+            State::Idle { .. } => {
+                self.set_state(State::Closing { since: now });
+                Verdict::Continue
+            }
+            State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Streaming(_)
+            | State::Ending { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => Verdict::Continue,
+        }
+    }
+
+    /// The server is shutting down: the stream ends now, with a `retry:`
+    /// that tells its client when to come back.
+    pub fn end_stream(&mut self, retry_ms: u64, env: &mut Env) -> Verdict {
+        let now = env.now;
+        if let State::Streaming(s) = &mut self.state {
+            let mut line = b"retry: ".to_vec();
+            crate::ascii::push_u64(&mut line, retry_ms);
+            line.extend_from_slice(b"\n\n");
+            s.say(&line, self.out.buf());
+            self.out.appended();
+            if let State::Streaming(stream) = self.replace_state(State::Lingering { until: now }) {
+                self.set_state(State::Ending { stream, since: now, why: StreamEnd::Shutdown });
+            }
+        }
+        Verdict::Continue
     }
 
     /// The kernel took `n` bytes of the output: progress.
@@ -144,15 +186,14 @@ impl Conn {
     /// Whether the connection ends with a reset (RST) once its output is
     /// out, rather than a shutdown (knob `reset_after`, a scripted reset).
     pub fn wants_reset(&self) -> bool {
-        matches!(self.state, State::Ending { reset: true, .. })
+        matches!(self.state, State::Ending { why: StreamEnd::Reset, .. })
     }
 
     /// The write side was shut down (`ok`) or could not be.
     pub fn on_shutdown(&mut self, ok: bool, now: Instant) -> Verdict {
         match self.state {
             // The stream's end is final once its output is out.
-            State::Ending { reset: true, .. } => Verdict::Close(Some(StreamEnd::Reset)),
-            State::Ending { .. } => Verdict::Close(Some(StreamEnd::Count)),
+            State::Ending { why, .. } => Verdict::Close(Some(why)),
             // Closing at once with unread input would make the kernel
             // send a reset that can destroy the answer in flight: linger.
             State::Closing { .. } if ok => {

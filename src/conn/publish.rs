@@ -15,17 +15,29 @@ use crate::metrics::Metrics;
 use crate::response::{Body, Response, Then};
 use crate::route::Site;
 
+/// The fields the route gave the answer (CORS), kept for the answer made
+/// once the content is in.
+type Fields = Vec<(&'static str, Cow<'static, str>)>;
+
 #[derive(Debug)]
 pub struct Publishing {
     to: PublishTo,
     then: Then,
+    fields: Fields,
     data: Vec<u8>,
 }
 
 impl Publishing {
-    pub fn start(to: PublishTo, then: Then, metrics: &mut Metrics) -> Box<Publishing> {
+    /// A publish the route accepted, with the answer's `then` and fields.
+    pub fn start(
+        to: PublishTo,
+        then: Then,
+        fields: Vec<(&'static str, Cow<'_, str>)>,
+        metrics: &mut Metrics,
+    ) -> Box<Publishing> {
         metrics.publish_in_flight += MAX_CONTENT;
-        Box::new(Publishing { to, then, data: Vec::new() })
+        let fields = fields.into_iter().map(|(n, v)| (n, Cow::Owned(v.into_owned()))).collect();
+        Box::new(Publishing { to, then, fields, data: Vec::new() })
     }
 
     /// A piece of the content (framing already removed).
@@ -39,8 +51,16 @@ impl Publishing {
         metrics.publish_in_flight = metrics.publish_in_flight.saturating_sub(MAX_CONTENT);
     }
 
-    /// Publishes the content; the answer tells the id.
-    pub fn publish(self, site: &mut Site, metrics: &mut Metrics) -> Response<'static> {
+    /// Publishes the content; the answer tells the id, with the fields the
+    /// route gave it.
+    pub fn publish(mut self, site: &mut Site, metrics: &mut Metrics) -> Response<'static> {
+        let fields = std::mem::take(&mut self.fields);
+        let mut r = self.answer(site, metrics);
+        r.fields.extend(fields);
+        r
+    }
+
+    fn answer(self, site: &mut Site, metrics: &mut Metrics) -> Response<'static> {
         self.release(metrics);
         let Ok(text) = std::str::from_utf8(&self.data) else {
             return Response::new(400, self.then, Body::Text("content is not UTF-8 text"));

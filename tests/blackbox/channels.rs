@@ -277,3 +277,15 @@ fn standard_input_lines_are_events_and_its_end_stops_nothing() {
     id_of(&publish(&s, "/channels/logs", b"by http", ""));
     assert!(String::from_utf8(d.read_until(b"\n\n")).unwrap().ends_with("data: by http\n\n"));
 }
+
+/// The answer to a publish carries the CORS fields too (a page on another
+/// origin reads the id it was given).
+#[test]
+fn a_publish_answer_carries_the_cors_fields() {
+    let s = Server::start(&["--cors-origin", "http://app.test"]);
+    let r = publish(&s, "/channels/x", b"hi", "Origin: http://app.test\r\n");
+    id_of(&r);
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("http://app.test"), "{}", r.head);
+    let r = publish(&s, "/channels/x", b"\xff", "Origin: http://app.test\r\n");
+    assert_eq!((r.status(), r.header("Access-Control-Allow-Origin")), (400, Some("http://app.test")));
+}

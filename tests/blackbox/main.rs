@@ -20,5 +20,6 @@ mod http;
 mod knobs;
 mod load;
 mod scenarios;
+mod shutdown;
 mod soak;
 mod stream;

@@ -301,6 +301,27 @@ impl Server {
         self.guard.0.stdin.take().expect("a server launched with piped_stdin")
     }
 
+    /// Sends `signal` (`libc::SIGTERM`, ...) to the server.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.pid() as i32, signal) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits (at most `WAIT`) for the server to exit; its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.guard.0.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the server did not exit within {WAIT:?}");
+            // The exit itself cannot be awaited without blocking the test's
+            // other reads: look again shortly.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Asserts the server process is still running.
     pub fn assert_alive(&mut self) {
         assert!(self.guard.0.try_wait().expect("try_wait").is_none(), "sse-server exited");

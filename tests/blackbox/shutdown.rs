@@ -1,0 +1,112 @@
+//! Graceful shutdown (README "Running it as a service"): on SIGTERM or
+//! SIGINT, no new connection, answers in flight finish, streams end spread
+//! over `--drain` with a `retry:`, one log line at the start and one at the
+//! end, exit 0; a second signal exits at once.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Client, GET, Launch, Server, TempWww, get_events};
+
+/// The `retry:` value a drained stream ends with, and when it ended.
+fn drained(c: &mut Client) -> (u64, Instant) {
+    let body = String::from_utf8(c.read_to_eof()).unwrap();
+    let ended = Instant::now();
+    let retry = body
+        .strip_suffix("\n\n")
+        .and_then(|b| b.rsplit_once("retry: "))
+        .and_then(|(_, r)| r.parse().ok())
+        .unwrap_or_else(|| panic!("no retry at the end of {body:?}"));
+    (retry, ended)
+}
+
+#[test]
+fn sigterm_drains_the_streams_then_exits_0() {
+    let mut s = Server::start(&["--drain", "1000"]);
+    let mut streams: Vec<Client> = (0..40)
+        .map(|_| {
+            let mut c = s.connect();
+            c.send(&get_events("/events?interval=100", ""));
+            c.read_until(b"\r\n\r\n");
+            c
+        })
+        .collect();
+    // A download in flight finishes, and says it is the last answer.
+    let www = TempWww::new("drain");
+    www.write("big.bin", &vec![b'q'; 8 << 20]);
+    let port = s.port();
+    s.wait_log("Client connected to event stream (connection #40");
+    let signalled = Instant::now();
+    s.signal(libc::SIGTERM);
+    s.wait_log("SIGTERM: shutting down; 40 streams end over 1000 ms");
+    // Each stream is read on a thread of its own, so each end is seen when
+    // it happens.
+    let readers: Vec<_> = streams.drain(..).map(|mut c| std::thread::spawn(move || drained(&mut c))).collect();
+    let mut ends = Vec::new();
+    for r in readers {
+        let (retry, at) = r.join().expect("reader");
+        assert!((1000..=5000).contains(&retry), "retry {retry}");
+        ends.push(at - signalled);
+    }
+    ends.sort();
+    // Spread over the drain period, not all at once.
+    assert!(ends[0] < Duration::from_millis(500) && ends[39] > Duration::from_millis(500), "{ends:?}");
+    assert!(ends[39] < Duration::from_millis(2500), "{ends:?}");
+    let end = s.wait_log("SIGTERM: shut down after");
+    assert!(end.contains("40 streams ended with a retry"), "{end}");
+    assert_eq!(s.wait_exit(), Some(0));
+    // No one listens any more.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    drop(www);
+}
+
+#[test]
+fn answers_in_flight_finish_and_are_the_last() {
+    let www = TempWww::new("inflight");
+    www.write("big.bin", &vec![b'q'; 4 << 20]);
+    let mut s = Server::start(&["--www", &www.www_arg(), "--drain", "500"]);
+    let mut d = s.connect();
+    d.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = String::from_utf8(d.read_until(b"\r\n\r\n")).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    // A request whose content has not all come yet.
+    let mut p = s.connect();
+    p.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
+    // An idle kept-alive connection: closed at once.
+    let mut idle = s.connect();
+    idle.send(GET);
+    idle.read_response();
+    s.signal(libc::SIGTERM);
+    s.wait_log("SIGTERM: shutting down");
+    idle.expect_eof();
+    p.send(b"cd");
+    let r = p.read_response();
+    assert_eq!((r.status(), r.header("Connection")), (405, Some("close")));
+    let rest = d.read_to_eof();
+    assert_eq!(rest.len() + d.pending().len(), 4 << 20, "the download was cut");
+    assert_eq!(s.wait_exit(), Some(0));
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let mut s = Server::start(&["--drain", "60000"]);
+    let mut c = s.connect();
+    c.send(&get_events("/events", ""));
+    c.read_until(b"\r\n\r\n");
+    s.wait_log("Client connected to event stream");
+    s.signal(libc::SIGINT);
+    s.wait_log("SIGINT: shutting down");
+    s.signal(libc::SIGTERM);
+    assert_eq!(s.wait_exit(), Some(1));
+}
+
+/// A shell that starts a program in the background sets SIGINT to ignored:
+/// both signals work all the same.
+#[test]
+fn sigint_works_when_started_with_it_ignored() {
+    let bin = crate::harness::BIN;
+    let mut s = Launch::new(&[]).under(&["sh", "-c", "trap '' INT; exec \"$0\" \"$@\""]).start();
+    let _ = bin;
+    s.signal(libc::SIGINT);
+    s.wait_log("SIGINT: shut down after");
+    assert_eq!(s.wait_exit(), Some(0));
+}
