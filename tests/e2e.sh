@@ -6,22 +6,24 @@
 #   tests/e2e.sh [CHECK...]     run all checks, or the ones named
 #
 # Checks: curl-count curl-resume curl-index curl-events-head eventsource
-#         nginx-prompt nginx-heartbeat browser
+#         nginx-prompt nginx-heartbeat browser                  (e2e/run.mjs)
+#         channel-two-tabs channel-restart-gap cors-second-origin (e2e/channels.mjs)
 #
 # It installs what is missing (apt: chromium nginx curl, and nodejs npm when
 # there is no node; npm: tests/e2e/package-lock.json into tests/e2e/node_modules,
 # never a browser download), builds `cargo build --release` and runs the checks
 # against target/release/sse-server (SSE_SERVER_BIN=path runs them against
 # another binary and skips the build). Server logs, nginx's error log and the
-# browser screenshot (page.png) land in target/e2e/. Every process it starts is
-# ended on exit. The last line is "N passed, N failed"; the exit code is 0 only
-# when nothing failed.
+# browser screenshots (page.png, channel-tab1.png, ...) land in target/e2e/.
+# Every process it starts is ended on exit. The last line is "N passed, N
+# failed"; the exit code is 0 only when nothing failed.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 E2E=$ROOT/tests/e2e
 ARTIFACTS=$ROOT/target/e2e
-ALL_CHECKS=(curl-count curl-resume curl-index curl-events-head eventsource nginx-prompt nginx-heartbeat browser)
+ALL_CHECKS=(curl-count curl-resume curl-index curl-events-head eventsource nginx-prompt nginx-heartbeat browser
+    channel-two-tabs channel-restart-gap cors-second-origin)
 CHECK_TIMEOUT=90 # seconds, per check; they take 1 to 20 s
 CHROMIUM_BIN=/usr/bin/chromium
 
@@ -177,7 +179,11 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 for c in "${CHECKS[@]}"; do
     echo "--- $c"
     CURRENT=$c
-    timeout -k 5 "$CHECK_TIMEOUT" node "$E2E/run.mjs" "$c" &
+    case $c in
+        channel-* | cors-*) runner=$E2E/channels.mjs ;;
+        *) runner=$E2E/run.mjs ;;
+    esac
+    timeout -k 5 "$CHECK_TIMEOUT" node "$runner" "$c" &
     RUNNER_PID=$!
     wait "$RUNNER_PID"
     rc=$?

@@ -91,9 +91,11 @@ let serverSerial = 0;
 /**
  * A running sse-server. `log` holds its stderr lines (also copied to
  * target/e2e/<name>.log); `port` is parsed from the one stdout line.
+ * `www` is its --www directory (the repo's www/ unless given); `env`, if
+ * given, is added to the environment it starts with.
  */
 export class Server {
-  static async start(name, args, { port = 0, timeout = 5000 } = {}) {
+  static async start(name, args, { port = 0, timeout = 5000, www = WWW, env } = {}) {
     const s = new Server();
     s.name = name;
     s.log = [];
@@ -101,9 +103,9 @@ export class Server {
     serverSerial += 1;
     const logPath = path.join(ARTIFACTS, `${name}.server${serverSerial}.log`);
     s.logFile = fs.createWriteStream(logPath);
-    const argv = ['--port', String(port), '--www', WWW, ...args];
-    s.logFile.write(`# ${BIN} ${argv.join(' ')}\n`);
-    s.proc = startProcess(BIN, argv);
+    const argv = ['--port', String(port), '--www', www, ...args];
+    s.logFile.write(`# ${env ? `${Object.keys(env).join(' ')} set; ` : ''}${BIN} ${argv.join(' ')}\n`);
+    s.proc = startProcess(BIN, argv, env ? { env: { ...process.env, ...env } } : {});
     s.exit = null;
     s.proc.exited.then((e) => { s.exit = e; s.logFile.write(`# exited ${JSON.stringify(e)}\n`); });
     lines(s.proc.stderr, (l) => { s.log.push(l); s.logFile.write(l + '\n'); });
@@ -155,17 +157,40 @@ export class Server {
  * Restarts a server on the port it had. The old listening socket is gone once
  * the process has exited; retry briefly in case the kernel is slow about it.
  */
-export async function restartOnSamePort(name, args, port) {
+export async function restartOnSamePort(name, args, port, opts = {}) {
   let last;
   for (let i = 0; i < 10; i++) {
     try {
-      return await Server.start(name, args, { port });
+      return await Server.start(name, args, { ...opts, port });
     } catch (e) {
       last = e;
       await sleep(200);
     }
   }
   throw new CheckError(`could not restart server on port ${port}: ${last.message}`);
+}
+
+/** Headless Chromium (Debian's, never a download), as the checks run it. */
+export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+/**
+ * Launches Chromium through playwright-core with a fresh profile in TMP (so
+ * e2e.sh finds it by its command line should node be killed outright), and
+ * closes it at cleanup. Returns the browser context; its pages share it.
+ */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  const profile = fs.mkdtempSync(path.join(TMP, 'chromium-profile-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30000,
+  });
+  onCleanup(() => ctx.close());
+  ctx.profile = profile;
+  return ctx;
 }
 
 function lines(stream, fn) {
