@@ -141,6 +141,10 @@ pub struct Config {
     pub first_stream: Option<u64>,
     /// `--drain MS`: on SIGTERM or SIGINT, streams end spread over this.
     pub drain: Duration,
+    /// `--access-log`: one log line per answer (`access`).
+    pub access_log: bool,
+    /// `--metrics-port N`: a second listener, this process's alone.
+    pub metrics_port: Option<u16>,
 }
 
 /// The default `--drain`: long enough to spread thousands of clients'
@@ -177,6 +181,8 @@ impl Default for Config {
             stdin_channel: None,
             first_stream: None,
             drain: DEFAULT_DRAIN,
+            access_log: false,
+            metrics_port: None,
         }
     }
 }
@@ -203,6 +209,8 @@ Options:
                           or set SSE_SERVER_PUBLISH_TOKEN
   --cors-origin ORIGIN    pages from ORIGIN may use this server (repeatable; * for any)
   --stdin NAME            publish each line of standard input to channel NAME
+  --metrics-port N        also listen on N, without --reuse-port: this process alone, for /metrics
+  --access-log            log one line per answer (address, request, status, bytes, time)
   --drain MS              on SIGTERM/SIGINT, end the streams spread over this [default: 5000]
   --first-stream N        number new streams N, N+1, ... (deterministic) instead of
                           numbers unique across restarts and processes
@@ -252,7 +260,15 @@ where
                 let ms = number(parser.value().map_err(err)?, "--interval", 1, MAX_INTERVAL_MS)?;
                 config.interval = Duration::from_millis(ms);
             }
-            Long("www") => config.www = PathBuf::from(parser.value().map_err(err)?),
+            Long("www") => {
+                let path = PathBuf::from(parser.value().map_err(err)?);
+                // Only the default falls back to the built-in page: a
+                // directory named on purpose and missing is a mistake.
+                if !path.is_dir() {
+                    return Err(UsageError(format!("invalid value '{}' for --www: not a directory", path.display())));
+                }
+                config.www = path;
+            }
             Long("max-connections") => {
                 let n = number(parser.value().map_err(err)?, "--max-connections", 1, 1 << 24)?;
                 config.max_connections = Some(n as usize);
@@ -307,6 +323,10 @@ where
                     )));
                 }
                 config.cors_origins.push(v);
+            }
+            Long("access-log") => config.access_log = true,
+            Long("metrics-port") => {
+                config.metrics_port = Some(number(parser.value().map_err(err)?, "--metrics-port", 0, 65_535)? as u16);
             }
             Long("drain") => {
                 config.drain = Duration::from_millis(number(parser.value().map_err(err)?, "--drain", 0, 600_000)?);
@@ -399,7 +419,7 @@ mod tests {
             "--interval",
             "10",
             "--www",
-            "/tmp/w",
+            "/tmp",
             "--max-connections",
             "5",
             "--heartbeat",
@@ -414,7 +434,7 @@ mod tests {
         assert_eq!(c.bind, "::".parse::<IpAddr>().unwrap());
         assert_eq!(c.port, 0);
         assert_eq!(c.interval, Duration::from_millis(10));
-        assert_eq!(c.www, PathBuf::from("/tmp/w"));
+        assert_eq!(c.www, PathBuf::from("/tmp"));
         assert_eq!(c.max_connections, Some(5));
         assert_eq!(c.heartbeat, None);
         assert_eq!(c.log_level, log::LevelFilter::Debug);
@@ -433,6 +453,10 @@ mod tests {
             (&["--log-level", "loud"][..], "--log-level"),
             (&["--max-connections", "0"][..], "--max-connections"),
             (&["--idle-timeout", "0"][..], "--idle-timeout"),
+            (&["--www", "/nonexistent/www"][..], "--www"),
+            (&["--drain", "600001"][..], "--drain"),
+            (&["--stdin", "a/b"][..], "--stdin"),
+            (&["--cors-origin", "example.com"][..], "--cors-origin"),
             (&["--frobnicate"][..], "--frobnicate"),
         ] {
             let e = run(args).unwrap_err();

@@ -25,6 +25,7 @@ mod publish;
 
 use std::time::{Duration, Instant};
 
+use crate::access;
 use crate::ascii::after;
 use crate::config::{HEAD_TIMEOUT, MAX_HEAD, MAX_PENDING_OUTPUT, MAX_REQUESTS_PER_TURN, READ_BUDGET};
 use crate::content::Content;
@@ -68,12 +69,15 @@ pub struct Peer {
     pub full: bool,
     /// Connected from a loopback address (allowed to publish by default).
     pub loopback: bool,
+    /// The client's address (for the log lines of streams).
+    pub addr: std::net::SocketAddr,
 }
 
 /// What writing an answer uses of `Env`, apart from the site (which the
 /// answer may borrow).
 struct Ledger<'e> {
     now: Instant,
+    peer: std::net::SocketAddr,
     date: &'e HttpDate,
     metrics: &'e mut Metrics,
     streams: &'e mut Streams,
@@ -81,7 +85,13 @@ struct Ledger<'e> {
 
 impl<'a> Env<'a> {
     fn split(&mut self) -> (&mut Site, Ledger<'_>) {
-        let ledger = Ledger { now: self.now, date: self.date, metrics: self.metrics, streams: self.streams };
+        let ledger = Ledger {
+            now: self.now,
+            peer: self.peer.addr,
+            date: self.date,
+            metrics: self.metrics,
+            streams: self.streams,
+        };
         (self.site, ledger)
     }
 }
@@ -143,8 +153,8 @@ enum State {
 /// What waits for the end of a request's content.
 #[derive(Debug)]
 enum Held {
-    /// The route's answer.
-    Answer(Box<Response<'static>>),
+    /// The route's answer, and its access log note.
+    Answer(Box<(Response<'static>, Option<access::Note>)>),
     /// A publish: the content is kept (up to `MAX_CONTENT`), then published.
     Publish(Box<publish::Publishing>),
 }
@@ -357,7 +367,8 @@ impl Conn {
             }
             match &mut self.state {
                 State::Idle { .. } => self.set_state(State::ReadingHead { since: env.now }),
-                State::ReadingHead { .. } => {
+                State::ReadingHead { since } => {
+                    let started = *since;
                     // A head can only end at a line feed: new bytes without
                     // one are not worth parsing the whole head again (a head
                     // trickled in byte by byte would cost its square).
@@ -384,14 +395,19 @@ impl Conn {
                         self.out.buf().extend_from_slice(CONTINUE);
                     }
                     let peer = env.peer;
+                    let note = env.site.access_log.then(|| access::Note::of(&req, started));
                     let (site, mut ledger) = env.split();
                     let reply = route::respond(&req, &peer, site, ledger.metrics, ledger.now);
                     let held = match reply.body {
-                        Body::Publish(to) => {
-                            Held::Publish(publish::Publishing::start(to, reply.then, reply.fields, ledger.metrics))
-                        }
-                        _ if content.is_some() => Held::Answer(Box::new(reply.into_owned())),
-                        _ => match self.answer(reply, &mut ledger) {
+                        Body::Publish(to) => Held::Publish(publish::Publishing::start(
+                            to,
+                            reply.then,
+                            reply.fields,
+                            note,
+                            ledger.metrics,
+                        )),
+                        _ if content.is_some() => Held::Answer(Box::new((reply.into_owned(), note))),
+                        _ => match self.answer(reply, &mut ledger, note.as_ref()) {
                             Some(v) => return (used, v),
                             None => continue,
                         },
@@ -408,7 +424,7 @@ impl Conn {
                 State::ReadingContent { content, held, .. } => {
                     let fed = match held {
                         Held::Publish(p) => content.feed_with(rest, |d| p.keep(d)),
-                        Held::Answer(_) => content.feed(rest),
+                        Held::Answer(..) => content.feed(rest),
                     };
                     match fed {
                         Ok((n, done)) => {
@@ -434,12 +450,12 @@ impl Conn {
 
     /// The content has ended: the answer held, or the publish made.
     fn content_done(&mut self, held: Held, env: &mut Env) -> Option<Verdict> {
-        let reply = match held {
-            Held::Answer(reply) => *reply,
+        let (reply, note) = match held {
+            Held::Answer(held) => *held,
             Held::Publish(p) => p.publish(env.site, env.metrics),
         };
         let (_, mut ledger) = env.split();
-        self.answer(reply, &mut ledger)
+        self.answer(reply, &mut ledger, note.as_ref())
     }
 
     /// Gives back what a publish being read holds, if one is.
@@ -451,7 +467,10 @@ impl Conn {
 
     /// Writes a response and moves to what follows it; `Some` when the
     /// caller must return at once (a stream started).
-    fn answer(&mut self, mut r: Response, l: &mut Ledger) -> Option<Verdict> {
+    fn answer(&mut self, mut r: Response, l: &mut Ledger, note: Option<&access::Note>) -> Option<Verdict> {
+        if let Some(note) = note {
+            access::log(l.peer, note, r.status, r.body.content_len(), l.now);
+        }
         if self.last && matches!(r.then, Then::KeepAlive { .. }) {
             r.then = Then::Close { say: true };
         }
@@ -477,7 +496,7 @@ impl Conn {
                 if let Some(pace) = start.pace.take() {
                     self.out.pace(pace);
                 }
-                let stream = streams.start(start, now, metrics);
+                let stream = streams.start(start, now, l.peer, metrics);
                 self.set_state(State::Streaming(stream));
                 return Some(Verdict::Started);
             }
@@ -500,8 +519,12 @@ impl Conn {
             // A file is half sent: nothing can follow it on this connection.
             return Verdict::Close(None);
         }
+        let note = env.site.access_log.then(|| match self.state {
+            State::ReadingHead { since } | State::ReadingContent { since, .. } => access::Note::refused(since),
+            _ => access::Note::refused(env.now),
+        });
         let (_, mut ledger) = env.split();
-        self.answer(route::refusal(&e), &mut ledger);
+        self.answer(route::refusal(&e), &mut ledger, note.as_ref());
         Verdict::Continue
     }
 }

@@ -57,6 +57,20 @@ pub enum Method {
 }
 
 impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Connect => "CONNECT",
+            Method::Trace => "TRACE",
+            Method::Patch => "PATCH",
+        }
+    }
+
     /// Methods are case-sensitive (RFC 9110 §9.1): `get` is not `GET`.
     fn from_token(token: &[u8]) -> Option<Method> {
         Some(match token {

@@ -31,11 +31,17 @@ pub struct Link {
     pub full: bool,
     /// The client is on a loopback address.
     pub loopback: bool,
+    /// The client's address, for the log.
+    pub peer: std::net::SocketAddr,
 }
 
 impl Link {
-    pub fn new(socket: TcpStream, serial: u32, full: bool, loopback: bool) -> Link {
-        Link { socket, serial, readable: false, writable: false, full, loopback }
+    pub fn new(socket: TcpStream, serial: u32, full: bool, peer: std::net::SocketAddr) -> Link {
+        let loopback = match peer.ip() {
+            std::net::IpAddr::V4(a) => a.is_loopback(),
+            std::net::IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|a| a.is_loopback()),
+        };
+        Link { socket, serial, readable: false, writable: false, full, loopback, peer }
     }
 }
 

@@ -18,6 +18,7 @@
 //! tick touches only the connections that are due. Every limit is a named
 //! constant in `config`.
 
+pub mod access;
 pub mod ascii;
 pub mod channel;
 pub mod config;

@@ -23,6 +23,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 struct Logger {
     level: log::LevelFilter,
+    /// Stderr is the journal (systemd's `JOURNAL_STREAM` names it), which
+    /// stamps each line itself: no time of ours.
+    journal: bool,
     out: Mutex<Output>,
 }
 
@@ -45,10 +48,25 @@ enum Sink {
 
 /// Installs the logger for records at `level` and above.
 pub fn init(level: log::LevelFilter) -> Result<(), log::SetLoggerError> {
-    let logger = Box::leak(Box::new(Logger { level, out: Mutex::new(Output { sink: sink(), dropped: 0 }) }));
+    let out = Mutex::new(Output { sink: sink(), dropped: 0 });
+    let logger = Box::leak(Box::new(Logger { level, journal: stderr_is_journal(), out }));
     log::set_logger(logger)?;
     log::set_max_level(level);
     Ok(())
+}
+
+/// Whether stderr is the stream `JOURNAL_STREAM` names (`DEV:INODE`), as
+/// systemd sets it for a service whose output goes to the journal.
+fn stderr_is_journal() -> bool {
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else { return false };
+    let Some((dev, ino)) = v.to_str().and_then(|v| v.split_once(':')) else { return false };
+    // SAFETY: a zeroed stat is a valid buffer for fstat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on descriptor 2 with a valid buffer.
+    if unsafe { libc::fstat(2, &mut st) } != 0 {
+        return false;
+    }
+    dev.parse::<u64>().ok() == Some(st.st_dev) && ino.parse::<u64>().ok() == Some(st.st_ino)
 }
 
 fn sink() -> Sink {
@@ -105,7 +123,10 @@ fn whole(n: usize, line: &[u8]) -> io::Result<()> {
     if n == line.len() { Ok(()) } else { Err(io::ErrorKind::WouldBlock.into()) }
 }
 
-fn format_line(level: log::Level, target: &str, args: &std::fmt::Arguments) -> String {
+fn format_line(journal: bool, level: log::Level, target: &str, args: &std::fmt::Arguments) -> String {
+    if journal {
+        return format!("{level:<5} [{target}] {args}\n");
+    }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let time = crate::date::iso8601(now.as_secs(), now.subsec_millis());
     format!("{time} {level:<5} [{target}] {args}\n")
@@ -126,14 +147,14 @@ impl log::Log for Logger {
         }
         if out.dropped > 0 {
             let note = format!("{} log lines dropped: stderr was not taking them", out.dropped);
-            let line = format_line(log::Level::Warn, module_path!(), &format_args!("{note}"));
+            let line = format_line(self.journal, log::Level::Warn, module_path!(), &format_args!("{note}"));
             if !out.write_line(line.as_bytes()) {
                 out.dropped += 1;
                 return;
             }
             out.dropped = 0;
         }
-        let line = format_line(record.level(), record.target(), record.args());
+        let line = format_line(self.journal, record.level(), record.target(), record.args());
         if !out.write_line(line.as_bytes()) {
             out.dropped += 1;
         }

@@ -106,6 +106,19 @@ pub struct Response<'a> {
     pub body: Body<'a>,
 }
 
+impl Body<'_> {
+    /// The length of the content, for the access log (`None`: a stream).
+    pub fn content_len(&self) -> Option<u64> {
+        match self {
+            Body::Empty | Body::Publish(_) => Some(0),
+            Body::Text(t) => Some(t.len() as u64 + 1),
+            Body::Bytes { bytes, .. } => Some(bytes.len() as u64),
+            Body::File { len, .. } => Some(*len),
+            Body::Stream(_) | Body::Events(_) => None,
+        }
+    }
+}
+
 /// What of a response is left once its head (and any bytes) are written.
 #[derive(Debug)]
 pub enum Rest {

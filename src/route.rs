@@ -52,6 +52,8 @@ pub struct Site {
     pub publish_token: Option<String>,
     /// `--cors-origin`: the origins whose pages may use this server.
     pub cors: Cors,
+    /// `--access-log`: one log line per answer.
+    pub access_log: bool,
     /// xorshift64* state, for the spread-out `retry:` of the full answer.
     rng: u64,
 }
@@ -74,6 +76,7 @@ impl Site {
             channels,
             publish_token: None,
             cors: Cors::default(),
+            access_log: false,
             rng: seed | 1,
         }
     }

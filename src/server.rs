@@ -70,6 +70,8 @@ pub struct Server {
     armed: Option<Instant>,
     /// `None` once draining: new connections go elsewhere.
     listener: Option<TcpListener>,
+    /// `--metrics-port`: this process alone, for scraping it among siblings.
+    metrics_listener: Option<TcpListener>,
     conns: Slab<Slot>,
     timers: Timers,
     now: Instant,
@@ -84,6 +86,9 @@ pub struct Server {
     serial: u32,
     /// Accepting stopped: full past the reserve, or out of descriptors.
     accept_paused: bool,
+    /// Out of descriptors since the backlog was last emptied: the warning
+    /// is logged once per shortage, not at every retry.
+    starved: bool,
     /// Connections with work left for the next turn (as tokens, so a slot
     /// reused meanwhile is not mistaken for its owner).
     again: Vec<Token>,
@@ -116,9 +121,32 @@ impl Server {
         let nofile = crate::sys::raise_nofile_limit();
         let addr = SocketAddr::new(config.bind, config.port);
         let fail = |e: io::Error| StartError(format!("cannot listen on {addr}: {e}"));
-        let mut listener = crate::sys::listen(addr, config.reuse_port, BACKLOG).map_err(fail)?;
+        let mut listener = match crate::sys::inherited_listener() {
+            Ok(Some(l)) => {
+                // Socket activation: the service manager holds the socket,
+                // so connections wait in its backlog while this process
+                // restarts. --bind, --port and --reuse-port do not apply.
+                let at = l.local_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+                log::info!("listening on the socket passed by the service manager ({at})");
+                l
+            }
+            Ok(None) => crate::sys::listen(addr, config.reuse_port, BACKLOG).map_err(fail)?,
+            Err(e) => return Err(StartError(format!("cannot use the socket passed in LISTEN_FDS: {e}"))),
+        };
         let poll = Poll::new().map_err(|e| StartError(format!("cannot create the poll instance: {e}")))?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE).map_err(fail)?;
+        let metrics_listener = match config.metrics_port {
+            None => None,
+            Some(port) => {
+                let at = SocketAddr::new(config.bind, port);
+                let fail = |e: io::Error| StartError(format!("cannot listen on {at} (--metrics-port): {e}"));
+                let mut l = crate::sys::listen(at, false, BACKLOG).map_err(fail)?;
+                poll.registry().register(&mut l, LISTENER, Interest::READABLE).map_err(fail)?;
+                let at = l.local_addr().map_or_else(|_| at.to_string(), |a| a.to_string());
+                log::info!("this process alone, for /metrics: http://{at}/metrics");
+                Some(l)
+            }
+        };
         let signals = Signals::new().map_err(|e| StartError(format!("cannot read signals: {e}")))?;
         let sfd = std::os::fd::AsRawFd::as_raw_fd(&signals);
         poll.registry()
@@ -129,9 +157,14 @@ impl Server {
         poll.registry()
             .register(&mut mio::unix::SourceFd(&fd), WAKE, Interest::READABLE)
             .map_err(|e| StartError(format!("cannot register the timerfd: {e}")))?;
-        let max_connections = config
-            .max_connections
-            .unwrap_or_else(|| (nofile as usize).saturating_sub(RESERVED_FDS + FULL_RESERVE).max(1));
+        let fitting = (nofile as usize).saturating_sub(RESERVED_FDS + FULL_RESERVE).max(1);
+        let max_connections = config.max_connections.unwrap_or(fitting);
+        if max_connections > fitting {
+            log::warn!(
+                "--max-connections {max_connections} is more than the open-file limit {nofile} allows ({fitting}): \
+                 accept will fail for want of descriptors before that many are open"
+            );
+        }
         let www = Www::new(&config.www);
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -143,6 +176,7 @@ impl Server {
             Limits { max_channels: config.max_channels, history: config.history, history_bytes: config.history_bytes };
         let mut site = Site::new(www, config.interval, max_connections, Channels::new(limits), seed);
         site.publish_token = config.publish_token.clone();
+        site.access_log = config.access_log;
         site.cors = crate::route::Cors {
             any: config.cors_origins.iter().any(|o| o == "*"),
             origins: config.cors_origins.iter().filter(|o| *o != "*").cloned().collect(),
@@ -166,6 +200,7 @@ impl Server {
             wake,
             armed: None,
             listener: Some(listener),
+            metrics_listener,
             conns: Slab::new(),
             timers: Timers::new(),
             now: Instant::now(),
@@ -181,6 +216,7 @@ impl Server {
             max_connections,
             serial: 0,
             accept_paused: false,
+            starved: false,
             again: Vec::new(),
             due: Vec::new(),
             full_warned: false,
@@ -329,7 +365,9 @@ impl Server {
         f: impl FnOnce(&mut Conn, &mut Link, &mut Env, &mut Vec<u8>) -> Verdict,
     ) -> Verdict {
         let Some(slot) = self.conns.get_mut(key) else { return Verdict::Continue };
-        let peer = Peer { token: token_of(key, slot.link.serial), full: slot.link.full, loopback: slot.link.loopback };
+        let link = &slot.link;
+        let peer =
+            Peer { token: token_of(key, link.serial), full: link.full, loopback: link.loopback, addr: link.peer };
         let mut env = Env {
             now: self.now,
             turn: self.turn,
@@ -418,7 +456,7 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut slot.link.socket);
         self.timers.cancel(key + 1);
         self.metrics.connections = self.conns.len() as u64;
-        slot.conn.finish(end, &mut self.metrics, &mut self.streams, &mut self.site.channels);
+        slot.conn.finish(end, slot.link.peer, &mut self.metrics, &mut self.streams, &mut self.site.channels);
         if self.accept_paused {
             // A descriptor and a slot are free again.
             self.accept();
@@ -433,28 +471,44 @@ impl Server {
     /// Accepts until the backlog is empty, the server is full past its
     /// reserve, or descriptors run out.
     fn accept(&mut self) {
+        // The listener and the metrics listener both, each to its end.
+        self.accept_paused = false;
+        for which in 0..2 {
+            if !self.accept_from(which) {
+                return;
+            }
+        }
+    }
+
+    /// Accepts on listener `which` (0: the listener, 1: `--metrics-port`)
+    /// until its backlog is empty (`true`), or until accepting cannot
+    /// succeed (`false`: full past the reserve, or out of descriptors).
+    fn accept_from(&mut self, which: usize) -> bool {
         loop {
             if self.in_use() >= self.max_connections + FULL_RESERVE {
                 self.accept_paused = true;
-                return;
+                return false;
             }
-            let Some(listener) = &self.listener else { return };
+            let listener = if which == 0 { &self.listener } else { &self.metrics_listener };
+            let Some(listener) = listener else { return true };
             let (mut socket, peer) = match listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_paused = false;
-                    return;
+                    // The backlog is empty: the shortage, if any, is over.
+                    self.starved = false;
+                    return true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.metrics.accept_errors += 1;
                     if is_resource_error(&e) {
-                        if !self.accept_paused {
+                        if !self.starved {
+                            self.starved = true;
                             log::warn!("accept failed: {e}; retrying when a connection closes or in {ACCEPT_RETRY:?}");
                         }
                         self.accept_paused = true;
                         self.timers.set(ACCEPT_TIMER, self.now + ACCEPT_RETRY);
-                        return;
+                        return false;
                     }
                     // ECONNABORTED and the like concern one connection.
                     log::debug!("accept failed: {e}");
@@ -475,11 +529,7 @@ impl Server {
             if self.poll.registry().register(&mut socket, token, Interest::READABLE).is_err() {
                 continue;
             }
-            let loopback = match peer.ip() {
-                std::net::IpAddr::V4(a) => a.is_loopback(),
-                std::net::IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|a| a.is_loopback()),
-            };
-            entry.insert(Slot { conn: Conn::new(self.now), link: Link::new(socket, self.serial, full, loopback) });
+            entry.insert(Slot { conn: Conn::new(self.now), link: Link::new(socket, self.serial, full, peer) });
             self.metrics.connections = self.conns.len() as u64;
             self.sync(key);
         }

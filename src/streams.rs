@@ -10,6 +10,7 @@
 
 mod numbers;
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 pub use numbers::Numbers;
@@ -29,18 +30,19 @@ impl Streams {
     }
 
     /// A stream the route decided on begins at `now`.
-    pub fn start(&mut self, start: StreamStart, now: Instant, metrics: &mut Metrics) -> Stream {
+    /// (`peer` is the client's address, for the log.)
+    pub fn start(&mut self, start: StreamStart, now: Instant, peer: SocketAddr, metrics: &mut Metrics) -> Stream {
         let id = match start.client {
             Client::Resumed { id, seen } => {
                 metrics.streams_resumed += 1;
-                log::info!("Client resumed event stream (connection #{id}, Last-Event-Id: {id}-{seen})");
+                log::info!("Client resumed event stream (connection #{id}, Last-Event-Id: {id}-{seen}) from {peer}");
                 id
             }
             Client::New { last_event_id } => {
                 let id = self.numbers.take();
                 metrics.streams_new += 1;
                 log::info!(
-                    "Client connected to event stream (connection #{id}, Last-Event-Id: {})",
+                    "Client connected to event stream (connection #{id}, Last-Event-Id: {}) from {peer}",
                     last_event_id.as_deref().unwrap_or("none")
                 );
                 id
@@ -52,19 +54,19 @@ impl Streams {
 
     /// The stream has ended for `why`; `unsent` bytes of it were still
     /// waiting for the kernel.
-    pub fn end(&mut self, stream: &Stream, why: StreamEnd, unsent: usize, metrics: &mut Metrics) {
+    pub fn end(&mut self, stream: &Stream, why: StreamEnd, unsent: usize, peer: SocketAddr, metrics: &mut Metrics) {
         metrics.stream_ended(why);
         let c = stream.id;
         match why {
-            StreamEnd::Client => log::info!("Client disconnected from event stream (connection #{c})"),
-            StreamEnd::Count => log::info!("Event stream ended after its last event (connection #{c})"),
+            StreamEnd::Client => log::info!("Client disconnected from event stream (connection #{c}) from {peer}"),
+            StreamEnd::Count => log::info!("Event stream ended after its last event (connection #{c}) to {peer}"),
             StreamEnd::Slow => {
                 log::warn!(
-                    "Slow consumer: closing event stream (connection #{c}, {unsent} bytes not taken by the kernel)"
+                    "Slow consumer: closing event stream (connection #{c}, {unsent} bytes not taken by the kernel) to {peer}"
                 )
             }
-            StreamEnd::Error => log::warn!("Event stream closed on a socket error (connection #{c})"),
-            StreamEnd::Reset => log::info!("Event stream reset as asked (connection #{c})"),
+            StreamEnd::Error => log::warn!("Event stream closed on a socket error (connection #{c}) to {peer}"),
+            StreamEnd::Reset => log::info!("Event stream reset as asked (connection #{c}) to {peer}"),
             // One line for all of them says the shutdown began and ended.
             StreamEnd::Shutdown => log::debug!("Event stream ended for a shutdown (connection #{c})"),
         }
@@ -77,6 +79,8 @@ mod tests {
     use crate::stream::demo::{Demo, DemoParams};
     use std::time::Duration;
 
+    const PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9);
+
     fn start(client: Client) -> StreamStart {
         let source = Demo::new(0, &DemoParams::default(), Duration::from_secs(1), Instant::now());
         StreamStart { source: Box::new(source), client, head: Default::default(), pace: None }
@@ -87,13 +91,13 @@ mod tests {
         let mut streams = Streams::default();
         let mut m = Metrics::default();
         let now = Instant::now();
-        let a = streams.start(start(Client::New { last_event_id: None }), now, &mut m);
-        let b = streams.start(start(Client::Resumed { id: 77, seen: 3 }), now, &mut m);
-        let c = streams.start(start(Client::New { last_event_id: Some("x".into()) }), now, &mut m);
+        let a = streams.start(start(Client::New { last_event_id: None }), now, PEER, &mut m);
+        let b = streams.start(start(Client::Resumed { id: 77, seen: 3 }), now, PEER, &mut m);
+        let c = streams.start(start(Client::New { last_event_id: Some("x".into()) }), now, PEER, &mut m);
         assert_eq!((a.id, b.id, c.id), (1, 77, 2));
         assert_eq!((m.streams_new, m.streams_resumed, m.open_streams), (2, 1, 3));
         for (s, why) in [(&a, StreamEnd::Client), (&b, StreamEnd::Slow), (&c, StreamEnd::Count)] {
-            streams.end(s, why, 0, &mut m);
+            streams.end(s, why, 0, PEER, &mut m);
         }
         assert_eq!(m.open_streams, 0);
     }

@@ -205,3 +205,48 @@ impl std::os::fd::AsRawFd for Signals {
         self.fd.as_raw_fd()
     }
 }
+
+/// The listening socket systemd (or `systemd-socket-activate`) passed, if
+/// this process was started with one (`LISTEN_PID` is this process and
+/// `LISTEN_FDS` is at least 1: the first is descriptor 3). The variables
+/// are then removed, so a program this one starts does not take them as
+/// its own. `Err` when a descriptor was passed but is not a listening TCP
+/// socket.
+pub fn inherited_listener() -> io::Result<Option<mio::net::TcpListener>> {
+    let pid_matches = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let fds = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
+    if !pid_matches || fds == 0 {
+        return Ok(None);
+    }
+    // SAFETY: removing variables before any thread is started (the logger
+    // is not threaded, and nothing else runs yet).
+    unsafe {
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    const FD: i32 = 3;
+    let mut listening: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt on descriptor 3 with a c_int buffer of `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            FD,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut listening as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 || listening == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "descriptor 3 (LISTEN_FDS) is not a listening socket"));
+    }
+    // SAFETY: fcntl on descriptor 3, which is ours from here on.
+    unsafe {
+        let flags = libc::fcntl(FD, libc::F_GETFL);
+        libc::fcntl(FD, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        libc::fcntl(FD, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    // SAFETY: a listening socket that was passed to this process to own.
+    Ok(Some(unsafe { mio::net::TcpListener::from_raw_fd(FD) }))
+}

@@ -55,7 +55,7 @@ impl Bench {
             metrics: Metrics::default(),
             streams: Streams::default(),
             received: Vec::new(),
-            peer: Peer { token: mio::Token(1), full: false, loopback: true },
+            peer: Peer { token: mio::Token(1), full: false, loopback: true, addr: ([127, 0, 0, 1], 9).into() },
             shut: false,
             closed: None,
         }
@@ -419,7 +419,7 @@ fn a_stalled_download_is_closed_after_one_idle_period() {
     // The file's descriptor is given back when the connection goes.
     let Bench { conn, mut metrics, mut streams, mut site, .. } = b;
     assert_eq!(metrics.downloads, 1);
-    conn.finish(None, &mut metrics, &mut streams, &mut site.channels);
+    conn.finish(None, ([127, 0, 0, 1], 9).into(), &mut metrics, &mut streams, &mut site.channels);
     assert_eq!(metrics.downloads, 0);
 }
 

@@ -251,6 +251,7 @@ impl Conn {
     pub fn finish(
         mut self,
         why: Option<StreamEnd>,
+        peer: std::net::SocketAddr,
         metrics: &mut Metrics,
         streams: &mut Streams,
         channels: &mut Channels,
@@ -266,7 +267,7 @@ impl Conn {
             if let Some(m) = s.membership() {
                 channels.unsubscribe(m);
             }
-            streams.end(s, why.unwrap_or(StreamEnd::Error), self.out.len(), metrics);
+            streams.end(s, why.unwrap_or(StreamEnd::Error), self.out.len(), peer, metrics);
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 
+use crate::access::Note;
 use crate::channel::PublishTo;
 use crate::config::MAX_CONTENT;
 use crate::metrics::Metrics;
@@ -25,6 +26,7 @@ pub struct Publishing {
     then: Then,
     fields: Fields,
     data: Vec<u8>,
+    note: Option<Note>,
 }
 
 impl Publishing {
@@ -33,11 +35,12 @@ impl Publishing {
         to: PublishTo,
         then: Then,
         fields: Vec<(&'static str, Cow<'_, str>)>,
+        note: Option<Note>,
         metrics: &mut Metrics,
     ) -> Box<Publishing> {
         metrics.publish_in_flight += MAX_CONTENT;
         let fields = fields.into_iter().map(|(n, v)| (n, Cow::Owned(v.into_owned()))).collect();
-        Box::new(Publishing { to, then, fields, data: Vec::new() })
+        Box::new(Publishing { to, then, fields, data: Vec::new(), note })
     }
 
     /// A piece of the content (framing already removed).
@@ -53,11 +56,12 @@ impl Publishing {
 
     /// Publishes the content; the answer tells the id, with the fields the
     /// route gave it.
-    pub fn publish(mut self, site: &mut Site, metrics: &mut Metrics) -> Response<'static> {
+    pub fn publish(mut self, site: &mut Site, metrics: &mut Metrics) -> (Response<'static>, Option<Note>) {
         let fields = std::mem::take(&mut self.fields);
+        let note = self.note.take();
         let mut r = self.answer(site, metrics);
         r.fields.extend(fields);
-        r
+        (r, note)
     }
 
     fn answer(self, site: &mut Site, metrics: &mut Metrics) -> Response<'static> {

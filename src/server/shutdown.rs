@@ -55,7 +55,7 @@ impl Server {
     }
 
     fn begin_drain(&mut self, signal: &'static str) {
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in [self.listener.take(), self.metrics_listener.take()].into_iter().flatten() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.timers.cancel(super::ACCEPT_TIMER);

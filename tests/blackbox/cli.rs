@@ -35,6 +35,11 @@ fn bad_options_exit_2_naming_the_option() {
         (&["--max-connections", "0"][..], "--max-connections"),
         (&["--no-such-option"][..], "--no-such-option"),
         (&["--port"][..], "--port"),
+        // Named on purpose and missing: a mistake, not the built-in page.
+        (&["--www", "/nonexistent/sse-www"][..], "--www"),
+        (&["--drain", "600001"][..], "--drain"),
+        (&["--metrics-port", "x"][..], "--metrics-port"),
+        (&["--publish-token-file", "/nonexistent/token"][..], "--publish-token-file"),
     ] {
         let (code, out, err) = run_bin(args);
         assert_eq!(code, 2, "{args:?}");
@@ -157,4 +162,70 @@ fn log_level_off_writes_nothing() {
     c.send(b"FOO / HTTP/1.1\r\nHost: t\r\n\r\n");
     c.read_to_eof();
     assert_eq!(server.stop().log, Vec::<String>::new());
+}
+
+/// Under systemd, with stderr going to the journal (`JOURNAL_STREAM` names
+/// that very stream), lines carry no time of their own: journald stamps
+/// them. On any other stderr, with the variable set or not, they do.
+#[test]
+fn the_journal_gets_lines_without_timestamps() {
+    use std::os::fd::AsRawFd;
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    // SAFETY: a zeroed stat filled by fstat on a pipe we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstat(writer.as_raw_fd(), &mut st) }, 0);
+    let stream = format!("{}:{}", st.st_dev, st.st_ino);
+    let mut s = Launch::new(&[]).env("JOURNAL_STREAM", &stream).log(Log::To(writer.into())).start();
+    drop(s.connect());
+    s.stop();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::BufReader::new(reader), &mut text).unwrap();
+    let first = text.lines().next().expect("a log line");
+    assert!(first.starts_with("INFO  [sse_server"), "{first}");
+    // Another stream named: timestamps as usual.
+    let mut s = Launch::new(&[]).env("JOURNAL_STREAM", "1:2").start();
+    let line = s.wait_log("listening on");
+    assert!(line.as_bytes().first().is_some_and(u8::is_ascii_digit), "{line}");
+}
+
+/// `--max-connections` above what the open-file limit allows is said at
+/// warn (accept would fail for want of descriptors first).
+#[test]
+fn a_cap_above_the_open_file_limit_is_said() {
+    let mut s = Launch::new(&["--max-connections", "1000"]).under(&["prlimit", "--nofile=64:64"]).start();
+    let line = s.wait_log("is more than the open-file limit 64 allows (40)");
+    assert!(line.contains("WARN"), "{line}");
+}
+
+/// `--access-log`: one line per answer, refusals included.
+#[test]
+fn the_access_log_has_a_line_per_answer() {
+    let mut s = Server::start(&["--access-log"]);
+    let mut c = s.connect();
+    let port = c.local_port();
+    c.send(b"GET /nope?x=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.read_response();
+    c.send(&get_events("/events?count=1&interval=1", ""));
+    c.read_to_eof();
+    let mut bad = s.connect();
+    bad.send(b"GET / HTTP/9.9\r\n\r\n");
+    bad.read_to_eof();
+    let line = s.wait_log("\"GET /nope?x=1 HTTP/1.1\" 404 10 ");
+    assert!(line.contains(&format!("[sse_server::access] 127.0.0.1:{port} ")) && line.ends_with(" ms"), "{line}");
+    s.wait_log("\"GET /events?count=1&interval=1 HTTP/1.1\" 200 - ");
+    s.wait_log("\"-\" 505 ");
+}
+
+/// Stream log lines name the client's address.
+#[test]
+fn stream_log_lines_name_the_client() {
+    let mut s = Server::start(&[]);
+    let mut c = s.connect();
+    let port = c.local_port();
+    c.send(&get_events("/events?count=1&interval=1", ""));
+    c.read_to_eof();
+    let line = s.wait_log("Client connected to event stream (connection #1, Last-Event-Id: none)");
+    assert!(line.ends_with(&format!(") from 127.0.0.1:{port}")), "{line}");
+    let end = s.wait_log("Event stream ended after its last event (connection #1)");
+    assert!(end.ends_with(&format!(" to 127.0.0.1:{port}")), "{end}");
 }

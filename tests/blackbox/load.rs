@@ -134,3 +134,25 @@ fn every_metric_is_exposed_and_counts() {
     assert!(metric(&text, "process_resident_memory_bytes") > 100_000);
     assert!(metric(&text, "process_open_fds") >= 3);
 }
+
+/// With `--reuse-port`, `/metrics` on the shared port lands on any process;
+/// `--metrics-port` reaches one process alone.
+#[test]
+fn each_reuse_port_process_can_be_scraped_alone() {
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let (m1, m2) = (free(), free());
+    let mut a = Server::start(&["--reuse-port", "--metrics-port", &m1]);
+    let port = a.port().to_string();
+    let b = Server::start(&["--reuse-port", "--port", &port, "--metrics-port", &m2]);
+    a.wait_log(&format!("this process alone, for /metrics: http://127.0.0.1:{m1}/metrics"));
+    // A stream on process a only: its metrics say so, b's do not.
+    let mut c = crate::harness::Client::connect(format!("127.0.0.1:{m1}").parse().unwrap());
+    c.send(&get_events("/events?interval=60000", ""));
+    c.read_until(b"\r\n\r\n");
+    let scrape = |p: &str| {
+        crate::harness::metrics_on(&mut crate::harness::Client::connect(format!("127.0.0.1:{p}").parse().unwrap()))
+    };
+    assert_eq!(metric(&scrape(&m1), "sse_open_streams"), 1);
+    assert_eq!(metric(&scrape(&m2), "sse_open_streams"), 0);
+    drop(b);
+}

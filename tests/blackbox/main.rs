@@ -12,6 +12,7 @@
 
 mod harness;
 
+mod activation;
 mod bench;
 mod channels;
 mod cli;

@@ -143,7 +143,7 @@ fn garbage(addr: SocketAddr, until: Instant, tally: &Tally) {
     let mut rng = Rng::new(11);
     let fixed: [(&[u8], u16); 6] = [
         (b"GET / HTTP/1.1\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
         (b"GET / HTTP/2.0\r\n\r\n", 505),
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
         (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 70000\r\n\r\n", 413),

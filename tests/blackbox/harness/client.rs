@@ -77,6 +77,11 @@ impl Client {
 
     /// A second handle on the socket, for a thread that writes while this
     /// one reads.
+    /// This client's port (the server logs the address it came from).
+    pub fn local_port(&self) -> u16 {
+        self.stream.local_addr().expect("local address").port()
+    }
+
     pub fn writer(&self) -> TcpStream {
         self.stream.try_clone().expect("clone the socket")
     }

@@ -14,6 +14,6 @@ pub use expect::{
     expect_refusal, expect_stream_head, full_retry, normalize_date, split_responses, stream_body,
 };
 pub use server::{
-    BENCH, BIN, Launch, Log, Server, WAIT, cpu_time, metric, metrics_on, rss_kib, run, voluntary_switches,
+    ACTIVATED, BENCH, BIN, Launch, Log, Server, WAIT, cpu_time, metric, metrics_on, rss_kib, run, voluntary_switches,
 };
 pub use www::TempWww;

@@ -22,6 +22,11 @@ pub const WAIT: Duration = Duration::from_secs(15);
 pub const BIN: &str = env!("CARGO_BIN_EXE_sse-server");
 pub const BENCH: &str = env!("CARGO_BIN_EXE_sse-bench");
 
+/// A wrapper that starts the server as systemd does with a socket: its own
+/// pid in `LISTEN_PID` (a shell's `$$` stays the pid across `exec`), one
+/// descriptor in `LISTEN_FDS` (3, see `Launch::listen_fd`).
+pub const ACTIVATED: &[&str] = &["sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\""];
+
 /// A child process, killed and reaped when dropped.
 struct Guard(Child);
 
@@ -101,6 +106,8 @@ pub struct Launch<'a> {
     env: Vec<(&'a str, &'a str)>,
     /// Without `--first-stream 1`: the server's own unique numbers.
     unique_numbers: bool,
+    /// A listening socket handed over as descriptor 3, as systemd does.
+    listen_fd: Option<i32>,
 }
 
 impl<'a> Launch<'a> {
@@ -115,6 +122,7 @@ impl<'a> Launch<'a> {
             stdin: false,
             env: Vec::new(),
             unique_numbers: false,
+            listen_fd: None,
         }
     }
 
@@ -143,6 +151,14 @@ impl<'a> Launch<'a> {
     /// restarts and processes), not from 1.
     pub fn unique_numbers(self) -> Launch<'a> {
         Launch { unique_numbers: true, ..self }
+    }
+
+    /// With `listener` handed over as descriptor 3 (the socket activation
+    /// of systemd, `LISTEN_FDS=1`); the wrapper must set `LISTEN_PID` (see
+    /// `ACTIVATED`).
+    pub fn listen_fd(self, listener: &std::net::TcpListener) -> Launch<'a> {
+        use std::os::fd::AsRawFd;
+        Launch { listen_fd: Some(listener.as_raw_fd()), ..self }
     }
 
     /// With a pipe on the server's standard input.
@@ -174,6 +190,19 @@ impl<'a> Launch<'a> {
             cmd.current_dir(d);
         }
         cmd.envs(self.env.iter().copied());
+        if let Some(fd) = self.listen_fd {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: dup2 and fcntl are async-signal-safe; they run in the
+            // child between fork and exec, on a descriptor the parent keeps
+            // open. (A socket that is descriptor 3 already only needs its
+            // close-on-exec flag cleared: dup2 onto itself would not.)
+            unsafe {
+                cmd.pre_exec(move || {
+                    let rc = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
+                    if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+                });
+            }
+        }
         let followed = matches!(self.log, Log::Followed);
         let stderr = match self.log {
             Log::Followed | Log::Dropped => Stdio::piped(),
