@@ -5,18 +5,17 @@
 const MAX_SHOWN = 40; // characters of a shown value
 
 /** A value as shown in a table cell: JSON-escaped, cut, in backticks. */
-export function show(s) {
+export function show(s, max = MAX_SHOWN) {
   let j = JSON.stringify(String(s)).slice(1, -1);
-  if (j.length > MAX_SHOWN) j = `${j.slice(0, MAX_SHOWN)}…(${String(s).length} chars)`;
+  if (j.length > max) j = `${j.slice(0, max)}…(${String(s).length} chars)`;
   return `\`${j.replaceAll('`', "'")}\``;
 }
 
-/** An event as its wire form would name it: `data: two`, or `event: add, data: 1`. */
+/** An event as its wire form would name it: `data: two`, or `event: add, data: 1` (long data cut). */
 function showEvent(e) {
-  const parts = [];
-  if (e.type !== 'message') parts.push(`event: ${e.type}`);
-  parts.push(`data: ${e.data}`);
-  return show(parts.join(', '));
+  let data = e.data;
+  if (data.length > MAX_SHOWN) data = `${data.slice(0, 20)}…(${data.length} chars)`;
+  return show(e.type !== 'message' ? `event: ${e.type}, data: ${data}` : `data: ${data}`, 2 * MAX_SHOWN);
 }
 
 const same = (a, b) => a.type === b.type && a.data === b.data && a.id === b.id;
