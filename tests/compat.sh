@@ -72,6 +72,12 @@ leftovers() {
     done
 }
 
+# One scan for leftovers, bounded: reading /proc/PID/cmdline can block for a
+# while on a process of someone else's that is busy exiting.
+scan() {
+    TMP=$TMP timeout -k 1 5 bash -c "$(declare -f leftovers); leftovers" 2>/dev/null
+}
+
 cleanup() {
     local pid pids
     for pid in "${PIDS[@]}"; do
@@ -86,10 +92,10 @@ cleanup() {
     for pid in $pids; do kill -KILL "$pid" 2>/dev/null; done
     PIDS=()
     if [[ -n $TMP && -d $TMP ]]; then
-        pids=$(leftovers)
+        pids=$(scan)
         if [[ -n $pids ]]; then
             kill -TERM $pids
-            for _ in $(seq 20); do pids=$(leftovers); [[ -z $pids ]] && break; sleep 0.1; done
+            for _ in 1 2 3; do sleep 0.5; pids=$(scan); [[ -z $pids ]] && break; done
             [[ -n $pids ]] && kill -KILL $pids
         fi
         rm -rf "$TMP"

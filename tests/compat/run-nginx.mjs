@@ -163,11 +163,12 @@ async function connection(s, lastId, open) {
   // (/raw is the body a client's parser reads: none for a 404).
   const ref = isStream ? raw : direct.body;
   const diffs = [];
-  if (proxied.status !== direct.status) diffs.push(`status ${proxied.status}, direct ${direct.status}`);
-  if ((proxied.headers['content-type'] || '') !== (direct.headers['content-type'] || '')) {
+  if (proxied.status === null) diffs.push(`no response head (${proxied.end})`);
+  else if (proxied.status !== direct.status) diffs.push(`status ${proxied.status}, direct ${direct.status}`);
+  if (proxied.status !== null && (proxied.headers['content-type'] || '') !== (direct.headers['content-type'] || '')) {
     diffs.push(`Content-Type ${JSON.stringify(proxied.headers['content-type'])}, direct ${JSON.stringify(direct.headers['content-type'])}`);
   }
-  if ((proxied.headers.location || '') !== (direct.headers.location || '')) {
+  if (proxied.status !== null && (proxied.headers.location || '') !== (direct.headers.location || '')) {
     diffs.push(`Location ${JSON.stringify(proxied.headers.location)}, direct ${JSON.stringify(direct.headers.location)}`);
   }
   let body;
