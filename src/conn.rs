@@ -31,6 +31,7 @@ use crate::config::{HEAD_TIMEOUT, MAX_HEAD, MAX_PENDING_OUTPUT, MAX_REQUESTS_PER
 use crate::content::Content;
 use crate::date::HttpDate;
 use crate::http::{self, HttpError, Status};
+use crate::lateness::Stamp;
 use crate::metrics::{Metrics, StreamEnd};
 use crate::output::Output;
 use crate::response::{self, Body, CONTINUE, Response, Rest, Then};
@@ -209,6 +210,10 @@ pub struct Conn {
     queued: u32,
     /// The server is shutting down: the next answer is the last.
     last: bool,
+    /// When the oldest event not yet handed to the kernel was due, and how
+    /// many events wait behind it (`lateness`; in padding `Conn` had).
+    due: Option<Stamp>,
+    due_events: u16,
 }
 
 impl Conn {
@@ -222,6 +227,8 @@ impl Conn {
             budget: Budget::default(),
             queued: NO_BASELINE,
             last: false,
+            due: None,
+            due_events: 0,
         }
     }
 
@@ -250,6 +257,26 @@ impl Conn {
 
     pub fn output(&mut self) -> &mut Output {
         &mut self.out
+    }
+
+    /// `events` events due at `due` are in the output (paced output is
+    /// left out of the lateness: its delay is the point).
+    fn note_due(&mut self, due: Stamp, events: u64) {
+        if self.out.is_paced() {
+            return;
+        }
+        self.due.get_or_insert(due);
+        self.due_events = self.due_events.saturating_add(u16::try_from(events).unwrap_or(u16::MAX));
+    }
+
+    /// The output is empty: the events noted since it last was, and when
+    /// the oldest of them was due.
+    pub fn handed_over(&mut self) -> Option<(Stamp, u64)> {
+        if !self.out.is_empty() {
+            return None;
+        }
+        let due = self.due.take()?;
+        Some((due, u64::from(std::mem::take(&mut self.due_events))))
     }
 
     /// Bytes held in the input and output buffers (for the bounds tests).

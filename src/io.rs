@@ -205,6 +205,11 @@ fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<Flushed, Ver
                 written += n;
                 env.metrics.bytes += n as u64;
                 conn.sent(n, env.now);
+                if let Some((due, events)) = conn.handed_over() {
+                    // The clock now, not the turn's: the turn's own work
+                    // is part of how late the events are.
+                    env.metrics.lateness.observe(due, std::time::Instant::now(), events);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if conn.watches_stalls()

@@ -30,6 +30,7 @@ pub mod eventsource;
 pub mod http;
 pub mod io;
 pub mod knobs;
+pub mod lateness;
 pub mod logger;
 pub mod metrics;
 pub mod output;

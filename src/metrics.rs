@@ -15,6 +15,7 @@ use std::os::unix::fs::FileExt;
 
 use crate::ascii::push_u64;
 use crate::channel::Figures;
+use crate::lateness::Lateness;
 use crate::response::STATUSES;
 
 /// Why a stream ended, as `/metrics` labels it.
@@ -54,6 +55,8 @@ pub struct Metrics {
     pub documents: u64,
     /// Content reserved for publishes being read (`MAX_PUBLISH_IN_FLIGHT`).
     pub publish_in_flight: u64,
+    /// How late events were handed to the kernel.
+    pub lateness: Lateness,
     process: Process,
 }
 
@@ -190,6 +193,7 @@ impl Metrics {
         if let Some(fds) = self.open_fds() {
             metric("process_open_fds", "gauge", "Open file descriptors.", &[("", fds)]);
         }
+        self.lateness.render(out);
     }
 }
 
@@ -222,7 +226,8 @@ mod tests {
         assert!(text.contains(&format!("process_open_fds {}\n", base + 6)));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
-            assert!(value.parse::<u64>().is_ok(), "{line}");
+            // Only a histogram's sum is not a whole number.
+            assert!(value.parse::<u64>().is_ok() || name.ends_with("_sum") && value.parse::<f64>().is_ok(), "{line}");
             let name = name.split('{').next().unwrap();
             assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{line}");
         }

@@ -136,6 +136,11 @@ impl Output {
         self.appended();
     }
 
+    /// A stream's bytes are cut and paced (the `split` and `pause` knobs).
+    pub fn is_paced(&self) -> bool {
+        matches!(self.tail, Some(Tail::Paced(_)))
+    }
+
     /// When the next piece may be written, if output waits for that.
     pub fn paced_until(&self) -> Option<Instant> {
         match &self.tail {

@@ -121,6 +121,8 @@ pub struct StreamHead {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tick {
     pub events: u64,
+    /// When the events sent were due (for `sse_event_lateness_seconds`).
+    pub due: Option<Instant>,
     pub heartbeats: u64,
     pub end: Option<End>,
 }
@@ -172,12 +174,13 @@ impl Stream {
     /// heartbeat, or nothing (an early or spurious wake-up).
     pub fn tick(&mut self, now: Instant, heartbeat: Option<Duration>, out: &mut Vec<u8>) -> Tick {
         let drained = out.is_empty();
-        if self.source.due().is_some_and(|d| now >= d) && (drained || !self.source.paced_by_output()) {
+        let due = self.source.due();
+        if due.is_some_and(|d| now >= d) && (drained || !self.source.paced_by_output()) {
             let e = self.source.emit(self.id, now, out);
             if e.events > 0 || e.end.is_some() {
                 self.last_sent = now;
             }
-            return Tick { events: e.events, heartbeats: 0, end: e.end };
+            return Tick { events: e.events, due, heartbeats: 0, end: e.end };
         }
         let heartbeat = heartbeat.filter(|_| self.source.heartbeats());
         if heartbeat.is_some_and(|h| now >= self.last_sent + h) {
@@ -219,7 +222,8 @@ mod tests {
         let mut fast = Stream::new(2, demo(100, t0), t0);
         for n in 1..=100u32 {
             assert_eq!(fast.deadline(hb, true), Some(t0 + 100 * MS * n));
-            assert_eq!(fast.tick(t0 + 100 * MS * n, hb, &mut out), Tick { events: 1, ..Tick::default() });
+            let due = Some(t0 + 100 * MS * n);
+            assert_eq!(fast.tick(t0 + 100 * MS * n, hb, &mut out), Tick { events: 1, due, ..Tick::default() });
         }
     }
 

@@ -50,6 +50,9 @@ impl Conn {
                 self.out.appended();
                 env.metrics.events += tick.events;
                 env.metrics.heartbeats += tick.heartbeats;
+                if let Some(due) = tick.due.filter(|_| tick.events > 0) {
+                    self.note_due(env.metrics.lateness.stamp(due), tick.events);
+                }
                 if let Some(end) = tick.end
                     && let State::Streaming(stream) = self.replace_state(State::Lingering { until: now })
                 {
@@ -89,6 +92,7 @@ impl Conn {
         let kept = s.push(event, env.now, self.out.buf());
         self.out.appended();
         env.metrics.events += 1;
+        self.note_due(env.metrics.lateness.stamp(env.now), 1);
         if kept { Verdict::Continue } else { Verdict::Close(Some(StreamEnd::Slow)) }
     }
 

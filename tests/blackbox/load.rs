@@ -115,6 +115,7 @@ fn every_metric_is_exposed_and_counts() {
         "sse_accept_errors_total",
         "process_resident_memory_bytes",
         "process_open_fds",
+        "sse_event_lateness_seconds",
     ] {
         assert!(text.contains(&format!("# HELP {name} ")), "HELP {name}");
         assert!(text.contains(&format!("# TYPE {name} ")), "TYPE {name}");
@@ -133,6 +134,32 @@ fn every_metric_is_exposed_and_counts() {
     assert!(metric(&text, "sse_bytes_sent_total") > 500);
     assert!(metric(&text, "process_resident_memory_bytes") > 100_000);
     assert!(metric(&text, "process_open_fds") >= 3);
+    assert_eq!(metric(&text, "sse_event_lateness_seconds_count"), 2);
+}
+
+/// `sse_event_lateness_seconds` observes every event handed to the kernel
+/// and leaves paced streams (`split`) out; its buckets are cumulative.
+#[test]
+fn lateness_observes_each_event_but_paced_ones() {
+    let server = Server::start(&[]);
+    let mut plain = server.connect();
+    plain.send(&get_events("/events?count=5&interval=10", ""));
+    plain.read_to_eof();
+    let mut paced = server.connect();
+    paced.send(&get_events("/events?count=2&interval=10&split=7", ""));
+    paced.read_to_eof();
+    let text = server.metrics();
+    assert!(text.contains("# TYPE sse_event_lateness_seconds histogram\n"), "{text}");
+    assert_eq!(metric(&text, "sse_events_sent_total"), 7);
+    assert_eq!(metric(&text, "sse_event_lateness_seconds_count"), 5);
+    let buckets: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("sse_event_lateness_seconds_bucket{le=\""))
+        .map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()).expect("a count"))
+        .collect();
+    assert_eq!(buckets.len(), 15, "{text}");
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "not cumulative: {buckets:?}");
+    assert_eq!(buckets.last(), Some(&5));
 }
 
 /// With `--reuse-port`, `/metrics` on the shared port lands on any process;
