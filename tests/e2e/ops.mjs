@@ -102,8 +102,11 @@ async function nginxRestartBrowser() {
     'return list.filter((t) => t.startsWith("Server says hi!")).length >= arg', k + 2);
   const list = await P.items();
   const shown = P.eventsOf(list, c);
+  // The DevTools protocol's report may come a little after the page shows it.
+  const resumedBytes = eventsText(c, k + 1, k + 2);
+  await waitFor(() => streams[streams.length - 1].body.length >= resumedBytes.length, 2000, 'the browser to report the bytes of two events');
   const last = streams[streams.length - 1];
-  assert(last.status === 200 && last.body.startsWith(eventsText(c, k + 1, k + 2)),
+  assert(last.status === 200 && last.body.startsWith(resumedBytes),
     () => `after the restart the page received ${JSON.stringify(last.body.slice(0, 300))}, want ${c}-${k + 1}, ${c}-${k + 2}, ...`);
   say(`the page shows ${c}-1 .. ${c}-${shown}: no gap, no repeat, ${down.length} retries in between`);
   // The control page gave up for good: no request after its 502, no resume.
@@ -144,6 +147,7 @@ async function nginxSubpath() {
   const list = await P.items();
   assert(list[0] === CONNECTED && !list.includes(UNAVAILABLE), `the page shows ${JSON.stringify(list)}`);
   const n = P.eventsOf(list.slice(1), c);
+  await waitFor(() => streams.length && streams[0].body.length >= eventsText(c, 1, 3).length, 2000, 'the browser to report the bytes of three events');
   assert(streams.length === 1 && streams[0].url === `${url}events`,
     `the page's EventSource asked for ${JSON.stringify(streams.map((s) => s.url))}, want ${url}events`);
   assert(streams[0].body.startsWith(eventsText(c, 1, 3)), `the page received ${JSON.stringify(streams[0].body.slice(0, 300))}`);

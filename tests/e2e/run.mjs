@@ -75,6 +75,9 @@ async function browser() {
   const resumed = await srv.waitLog(/Client (resumed|connected to) event stream/, retry + 5000, 'of the reconnecting page');
   const want = `Client resumed event stream (connection #${c}, Last-Event-Id: ${c}-${k})`;
   assert(resumed.line.includes(want), `server logged ${JSON.stringify(resumed.line)}, want "${want}"`);
+  // What the browser reports through the DevTools protocol may come a
+  // little after the server's log line: waited for, not assumed.
+  await waitFor(() => streams.length >= 2, 2000, 'the browser to report its second stream request');
   assert(streams.length === 2, `the page made ${streams.length} stream requests, want 2`);
   const s2 = streams[1];
   const after = s2.sent - s1.end; // the browser's clock
@@ -89,6 +92,7 @@ async function browser() {
   assert(afterList[1] === eventData(c, k + 1),
     `first event after the restart is ${JSON.stringify(afterList[1])}, want ${JSON.stringify(eventData(c, k + 1))}`);
   const shown = eventsOf(list, c);
+  await waitFor(() => s2.body.length >= eventsText(c, k + 1, k + 2).length, 2000, 'the browser to report the bytes of two events');
   assert(s2.body.startsWith(eventsText(c, k + 1, k + 2)),
     `the browser received ${JSON.stringify(s2.body.slice(0, 300))} after the restart, want ${c}-${k + 1}, ${c}-${k + 2}, ...`);
   const shownId2 = await lastId();
