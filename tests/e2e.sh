@@ -8,10 +8,12 @@
 # Checks: curl-count curl-resume curl-index curl-events-head eventsource
 #         nginx-prompt nginx-heartbeat browser                  (e2e/run.mjs)
 #         channel-two-tabs channel-restart-gap cors-second-origin (e2e/channels.mjs)
+#         nginx-restart-browser nginx-subpath failover metrics-promtool (e2e/ops.mjs)
 #
-# It installs what is missing (apt: chromium nginx curl, and nodejs npm when
-# there is no node; npm: tests/e2e/package-lock.json into tests/e2e/node_modules,
-# never a browser download), builds `cargo build --release` and runs the checks
+# It installs what is missing (apt: chromium nginx curl prometheus (for
+# promtool), and nodejs npm when there is no node; npm:
+# tests/e2e/package-lock.json into tests/e2e/node_modules, never a browser
+# download), builds `cargo build --release` and runs the checks
 # against target/release/sse-server (SSE_SERVER_BIN=path runs them against
 # another binary and skips the build). Server logs, nginx's error log and the
 # browser screenshots (page.png, channel-tab1.png, ...) land in target/e2e/.
@@ -23,8 +25,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 E2E=$ROOT/tests/e2e
 ARTIFACTS=$ROOT/target/e2e
 ALL_CHECKS=(curl-count curl-resume curl-index curl-events-head eventsource nginx-prompt nginx-heartbeat browser
-    channel-two-tabs channel-restart-gap cors-second-origin)
-CHECK_TIMEOUT=90 # seconds, per check; they take 1 to 20 s
+    channel-two-tabs channel-restart-gap cors-second-origin
+    nginx-restart-browser nginx-subpath failover metrics-promtool)
+CHECK_TIMEOUT=90 # seconds, per check; they take 1 to 25 s
 CHROMIUM_BIN=/usr/bin/chromium
 
 passed=0
@@ -130,6 +133,7 @@ missing=()
 command -v curl >/dev/null || missing+=(curl)
 [[ -x $CHROMIUM_BIN ]] || missing+=(chromium)
 [[ -x $NGINX_BIN ]] || missing+=(nginx)
+command -v promtool >/dev/null || missing+=(prometheus) # Debian's prometheus package has promtool
 { command -v node && command -v npm; } >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
     echo "e2e: installing ${missing[*]} with apt-get"
@@ -143,6 +147,7 @@ if ((${#missing[@]})); then
         || fatal install "apt-get install ${missing[*]} failed"
     NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 fi
+PROMTOOL_BIN=$(command -v promtool) || fatal install "no promtool after installing prometheus"
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 ((node_major >= 20)) || fatal install "node $(node --version 2>/dev/null) is too old: playwright-core and eventsource need node 20 or later"
 
@@ -172,7 +177,10 @@ mkdir -p "$ARTIFACTS" || fatal setup "cannot create $ARTIFACTS"
 TMP=$(mktemp -d -t sse-e2e.XXXXXX) || fatal setup "mktemp failed"
 chmod 711 "$TMP" # nginx's worker (user nobody when run as root) reaches its prefix inside
 
-export SSE_SERVER_BIN NGINX_BIN CHROMIUM_BIN
+export SSE_SERVER_BIN NGINX_BIN CHROMIUM_BIN PROMTOOL_BIN
+# The failover check holds 1,000 streams through nginx: a few thousand
+# descriptors in node and nginx. Raise the soft limit as far as allowed.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 export SSE_E2E_WWW=$ROOT/www SSE_E2E_ARTIFACTS=$ARTIFACTS SSE_E2E_TMP=$TMP
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
@@ -181,6 +189,7 @@ for c in "${CHECKS[@]}"; do
     CURRENT=$c
     case $c in
         channel-* | cors-*) runner=$E2E/channels.mjs ;;
+        nginx-restart-browser | nginx-subpath | failover | metrics-*) runner=$E2E/ops.mjs ;;
         *) runner=$E2E/run.mjs ;;
     esac
     timeout -k 5 "$CHECK_TIMEOUT" node "$runner" "$c" &

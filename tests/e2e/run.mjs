@@ -6,12 +6,12 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 
 import {
-  ARTIFACTS, BIN, CheckError, Server, TMP, WWW, assert, eventData, eventText, freePort,
-  onCleanup, restartOnSamePort, runCleanups, sleep, startProcess, waitFor,
+  ARTIFACTS, BIN, CONNECTED, CheckError, README, Server, TMP, UNAVAILABLE, WWW, assert, assertNumbering,
+  demoPage, eventData, eventText, eventsText, launchChromium, newStreamNumber, nginxSite, onCleanup,
+  recordEventSources, restartOnSamePort, runCleanups, startNginx, waitFor,
 } from './lib.mjs';
 
 let step = 'setup';
@@ -21,114 +21,105 @@ function begin(name) { step = name; say(name); }
 // ---------------------------------------------------------------------------
 // 1. A real browser: headless Chromium driven by playwright-core.
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
 async function browser() {
-  const { chromium } = await import('playwright-core');
+  // The default --drain (5 s): SIGTERM as a service manager sends it.
+  const DRAIN = 5000;
   const args = ['--interval', '200'];
   let srv = await Server.start('browser', args);
   const port = srv.port;
   const url = `${srv.url}/`;
 
-  const profile = fs.mkdtempSync(path.join(TMP, 'chromium-profile-'));
-  begin(`launch ${CHROMIUM} (profile ${profile})`);
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30000,
-  });
-  onCleanup(() => ctx.close());
+  begin('launch Chromium');
+  const ctx = await launchChromium();
   const page = ctx.pages()[0] || (await ctx.newPage());
-  const items = () => page.$$eval('#log li', (els) => els.map((e) => e.textContent));
-  const lastId = () => page.textContent('#last-id');
-  // Waits until the page's log list satisfies `pred(items)` (run in the page).
-  const waitItems = async (what, ms, pred, arg) => {
-    try {
-      await page.waitForFunction(
-        ({ src, arg }) => {
-          const list = [...document.querySelectorAll('#log li')].map((e) => e.textContent);
-          return new Function('list', 'arg', src)(list, arg);
-        },
-        { src: pred, arg }, { timeout: ms, polling: 50 },
-      );
-    } catch (e) {
-      throw new CheckError(`timed out after ${ms} ms waiting for ${what}; page shows ${JSON.stringify(await items())}`);
-    }
-  };
-  const CONNECTED = 'Server connected :)';
-  const UNAVAILABLE = 'Server unavailable :(';
-  // Events shown on the page must be event 1, 2, ... of `c`, with nothing
-  // but connected/unavailable lines in between: no gap, no repeat.
-  const eventsOf = (list, c) => {
-    const evs = list.filter((t) => t !== CONNECTED && t !== UNAVAILABLE);
-    evs.forEach((t, i) => assert(t === eventData(c, i + 1),
-      `page item ${JSON.stringify(t)} where ${JSON.stringify(eventData(c, i + 1))} was due (all: ${JSON.stringify(list)})`));
-    return evs.length;
-  };
+  const streams = await recordEventSources(ctx, page); // what the page's EventSource received, byte for byte
+  const { items, waitItems, eventsOf, lastId } = demoPage(page);
 
-  begin(`load ${url}: "${CONNECTED}" then event #1, #2, #3 of connection #1`);
+  begin(`load ${url}: "${CONNECTED}" then event #1, #2, #3 of a new connection number C`);
   await page.goto(url, { timeout: 10000 });
+  const first = await srv.waitLog(/Client (connected to|resumed) event stream/, 5000, 'of the page');
+  const c = newStreamNumber(first.line);
+  assert(c, `server logged ${JSON.stringify(first.line)}, want a new stream without Last-Event-Id`);
+  assertNumbering(c, srv, 0); // the first new stream of this process
   await waitItems(`"${CONNECTED}" and 3 events`, 5000,
     'return list.length >= 4 || list.includes("Server unavailable :(")');
   let list = await items();
   assert(list[0] === CONNECTED, `first item is ${JSON.stringify(list[0])}, want ${JSON.stringify(CONNECTED)}`);
   assert(!list.includes(UNAVAILABLE), `page says unavailable: ${JSON.stringify(list)}`);
-  eventsOf(list.slice(1), 1);
-  await srv.waitLog('Client connected to event stream (connection #1, Last-Event-Id: none)', 1000);
+  eventsOf(list.slice(1), c);
+  say(`connection #${c}: the server's pid ${srv.pid} is in it, n is 0`);
 
-  begin('kill the server (SIGTERM): the page says unavailable');
-  const killedAt = Date.now();
-  await srv.stop('SIGTERM');
+  begin(`SIGTERM: the server drains (--drain ${DRAIN}): the stream ends with "retry: R" (1 to 5 s), the server exits 0`);
+  const drained = await srv.drain(DRAIN);
+  assert(drained.began.includes(`SIGTERM: shutting down; 1 streams end over ${DRAIN} ms`),
+    `the server logged ${JSON.stringify(drained.began)}`);
+  assert(/1 streams ended with a retry, \d+ other connections finished, 0 cut at the end$/.test(drained.ended),
+    `the server logged ${JSON.stringify(drained.ended)}`);
   await waitItems(`"${UNAVAILABLE}"`, 5000, 'return list.includes("Server unavailable :(")');
+  const s1 = streams[0];
+  await waitFor(() => s1.end !== null, 3000, 'the browser to see the end of the stream');
   list = await items();
-  const k = eventsOf(list, 1);
+  const k = eventsOf(list, c);
   const shownId = await lastId();
-  assert(shownId === `1-${k}`, `#last-id shows ${JSON.stringify(shownId)} after ${k} events, want "1-${k}"`);
-  say(`page saw events 1-1 .. 1-${k}`);
+  assert(shownId === `${c}-${k}`, `#last-id shows ${JSON.stringify(shownId)} after ${k} events, want "${c}-${k}"`);
+  const m = /retry: (\d+)\n\n$/.exec(s1.body);
+  assert(!s1.failed && m && s1.body === eventsText(c, 1, k) + m[0],
+    () => `the browser received ${JSON.stringify(s1.body.slice(-200))} (${s1.failed || 'no error'}), `
+      + `want events ${c}-1 .. ${c}-${k}, then "retry: R\\n\\n", then the end`);
+  const retry = Number(m[1]);
+  assert(retry >= 1000 && retry <= 5000, `retry: ${retry}, want 1000 to 5000`);
+  say(`the browser received ${c}-1 .. ${c}-${k}, then "retry: ${retry}", then the end; the server exited 0 ${drained.ms} ms after SIGTERM`);
 
-  begin(`restart on port ${port}: the page resumes connection #1 at event #${k + 1}`);
+  begin(`restart on port ${port} at once: the page comes back ${retry} ms after the end and resumes connection #${c} at event #${k + 1}`);
   srv = await restartOnSamePort('browser', args, port);
-  const resumed = await srv.waitLog(/Client (resumed|connected to) event stream/, 10000, 'of the reconnecting page');
-  assert(resumed.line.includes(`Client resumed event stream (connection #1, Last-Event-Id: 1-${k})`),
-    `server logged ${JSON.stringify(resumed.line)}, want "Client resumed event stream (connection #1, Last-Event-Id: 1-${k})"`);
-  say(`page reconnected ${Date.now() - killedAt} ms after the kill`);
+  const resumed = await srv.waitLog(/Client (resumed|connected to) event stream/, retry + 5000, 'of the reconnecting page');
+  const want = `Client resumed event stream (connection #${c}, Last-Event-Id: ${c}-${k})`;
+  assert(resumed.line.includes(want), `server logged ${JSON.stringify(resumed.line)}, want "${want}"`);
+  // What the browser reports through the DevTools protocol may come a
+  // little after the server's log line: waited for, not assumed.
+  await waitFor(() => streams.length >= 2, 2000, 'the browser to report its second stream request');
+  assert(streams.length === 2, `the page made ${streams.length} stream requests, want 2`);
+  const s2 = streams[1];
+  const after = s2.sent - s1.end; // the browser's clock
+  say(`the page asked again ${after.toFixed(0)} ms after the stream ended (retry: ${retry})`);
+  assert(after >= retry - 50 && after <= retry + 500,
+    `the page reconnected ${after.toFixed(0)} ms after the end of the stream, want the retry: ${retry} ms`);
   await waitItems(`"${CONNECTED}" and event #${k + 2} after the restart`, 5000,
     'const i = list.lastIndexOf("Server unavailable :("); return list.slice(i).includes("Server connected :)") && list.length - list.lastIndexOf("Server connected :)") > 2;');
   list = await items();
-  const after = list.slice(list.lastIndexOf(UNAVAILABLE) + 1);
-  assert(after[0] === CONNECTED, `after the restart the page shows ${JSON.stringify(after)}`);
-  assert(after[1] === eventData(1, k + 1),
-    `first event after the restart is ${JSON.stringify(after[1])}, want ${JSON.stringify(eventData(1, k + 1))}`);
-  const shown = eventsOf(list, 1);
+  const afterList = list.slice(list.lastIndexOf(UNAVAILABLE) + 1);
+  assert(afterList[0] === CONNECTED, `after the restart the page shows ${JSON.stringify(afterList)}`);
+  assert(afterList[1] === eventData(c, k + 1),
+    `first event after the restart is ${JSON.stringify(afterList[1])}, want ${JSON.stringify(eventData(c, k + 1))}`);
+  const shown = eventsOf(list, c);
+  await waitFor(() => s2.body.length >= eventsText(c, k + 1, k + 2).length, 2000, 'the browser to report the bytes of two events');
+  assert(s2.body.startsWith(eventsText(c, k + 1, k + 2)),
+    `the browser received ${JSON.stringify(s2.body.slice(0, 300))} after the restart, want ${c}-${k + 1}, ${c}-${k + 2}, ...`);
   const shownId2 = await lastId();
-  assert(shownId2 === `1-${shown}` || shownId2 === `1-${shown + 1}`, `#last-id shows ${JSON.stringify(shownId2)} after event 1-${shown}`);
+  assert(shownId2 === `${c}-${shown}` || shownId2 === `${c}-${shown + 1}`, `#last-id shows ${JSON.stringify(shownId2)} after event ${c}-${shown}`);
   await page.screenshot({ path: path.join(ARTIFACTS, 'page-resumed.png') });
 
   begin('navigate to about:blank: the server logs the disconnect');
   const mark = srv.log.length;
   await page.goto('about:blank');
-  await srv.waitLog('Client disconnected from event stream (connection #1)', 3000, undefined, mark);
+  await srv.waitLog(`Client disconnected from event stream (connection #${c})`, 3000, undefined, mark);
 
-  // PROTOCOL.md section 3: connection numbers count the new streams since
-  // the server (this restarted process) started; a resumed stream is not
-  // new. So the first new stream here is #1 again, the number the resumed
-  // stream had. (Were the server to move its counter past every number it
-  // resumes, this would be #2: change NEW_AFTER_RESUME.)
-  const NEW_AFTER_RESUME = 1;
-  begin(`navigate back to ${url}: a new stream, connection #${NEW_AFTER_RESUME} (the first new one of this server process)`);
+  // README "The event stream": numbers are unique across restarts. The
+  // resumed stream kept its number and took none, so the first new stream
+  // of this process is its n 0, with its pid, and is not C.
+  begin(`navigate back to ${url}: a new stream, a new connection number (not #${c})`);
   const mark2 = srv.log.length;
   await page.goto(url, { timeout: 10000 });
   const fresh = await srv.waitLog(/Client (connected to|resumed) event stream/, 5000, 'of the new page', mark2);
-  const m = /Client connected to event stream \(connection #(\d+), Last-Event-Id: none\)/.exec(fresh.line);
-  assert(m, `server logged ${JSON.stringify(fresh.line)}, want a new stream without Last-Event-Id`);
-  const c = Number(m[1]);
-  assert(c === NEW_AFTER_RESUME, `the new stream is connection #${c}, want #${NEW_AFTER_RESUME}`);
-  await waitItems(`"${CONNECTED}" and 2 events of connection #${c}`, 5000, 'return list.length >= 3');
+  const c2 = newStreamNumber(fresh.line);
+  assert(c2, `server logged ${JSON.stringify(fresh.line)}, want a new stream without Last-Event-Id`);
+  assert(c2 !== c, `the new stream after the restart is connection #${c2}, the number of the stream before it`);
+  assertNumbering(c2, srv, 0);
+  await waitItems(`"${CONNECTED}" and 2 events of connection #${c2}`, 5000, 'return list.length >= 3');
   list = await items();
   assert(list[0] === CONNECTED, `first item is ${JSON.stringify(list[0])}`);
-  eventsOf(list.slice(1), c);
+  eventsOf(list.slice(1), c2);
+  say(`connection #${c2}: the new process's pid ${srv.pid} is in it, n is 0`);
 
   begin(`screenshot ${path.join(ARTIFACTS, 'page.png')}`);
   await page.screenshot({ path: path.join(ARTIFACTS, 'page.png') });
@@ -136,56 +127,11 @@ async function browser() {
   begin('close the browser: the server logs the disconnect');
   const mark3 = srv.log.length;
   await ctx.close();
-  await srv.waitLog(`Client disconnected from event stream (connection #${c})`, 3000, undefined, mark3);
+  await srv.waitLog(`Client disconnected from event stream (connection #${c2})`, 3000, undefined, mark3);
 }
 
 // ---------------------------------------------------------------------------
 // 2. nginx in front (Debian's nginx, own prefix, proxy_buffering on).
-
-const NGINX = process.env.NGINX_BIN || '/usr/sbin/nginx';
-
-async function startNginx(upstreamPort) {
-  const template = fs.readFileSync(process.env.SSE_E2E_NGINX_TEMPLATE || new URL('./nginx.conf.template', import.meta.url), 'utf8');
-  for (let attempt = 1; ; attempt++) {
-    const prefix = fs.mkdtempSync(path.join(TMP, 'nginx-'));
-    fs.chmodSync(prefix, 0o755); // the worker (nobody when run as root) reads its temp paths
-    const port = await freePort();
-    const conf = template.replaceAll('@PREFIX@', prefix)
-      .replaceAll('@PORT@', String(port))
-      .replaceAll('@UPSTREAM_PORT@', String(upstreamPort));
-    fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
-    const errorLog = path.join(prefix, 'error.log');
-    const proc = startProcess(NGINX,
-      ['-e', errorLog, '-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;'],
-      { exitSignal: 'SIGTERM' });
-    let exit = null;
-    proc.exited.then((e) => { exit = e; });
-    const stop = async () => {
-      if (exit) return;
-      proc.kill('SIGTERM'); // fast shutdown: the master stops its worker too
-      const r = await Promise.race([proc.exited, sleep(3000).then(() => null)]);
-      if (!r) proc.kill('SIGKILL');
-      if (fs.existsSync(errorLog)) fs.copyFileSync(errorLog, path.join(ARTIFACTS, `${check}.nginx-${port}.error.log`));
-    };
-    onCleanup(stop);
-    const ok = await waitFor(async () => exit || (await canConnect(port)), 5000, 'nginx to listen');
-    if (ok === true) {
-      say(`nginx (pid ${proc.pid}) on 127.0.0.1:${port} -> 127.0.0.1:${upstreamPort}, config ${prefix}/nginx.conf`);
-      return { port, prefix, stop };
-    }
-    const log = fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : '';
-    if (attempt < 3 && log.includes('Address already in use')) continue;
-    throw new CheckError(`nginx exited ${JSON.stringify(exit)}: ${log.trim().split('\n').slice(-3).join(' | ')}`);
-  }
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(false));
-  });
-}
 
 /**
  * GET `target` on 127.0.0.1:`port`, splitting the body into blocks (what
@@ -224,7 +170,7 @@ const isComment = (b) => b.text.slice(0, -1).split('\n').slice(0, -1).every((l) 
 
 async function nginxPrompt() {
   const srv = await Server.start('nginx-prompt', []);
-  const ngx = await startNginx(srv.port);
+  const ngx = await startNginx(check, nginxSite({ upstreamPort: srv.port }), say);
   const INTERVAL = 500;
   const target = `/events?interval=${INTERVAL}&count=3`;
   begin(`GET ${target} through nginx: each event within 100 ms of its due time`);
@@ -239,7 +185,7 @@ async function nginxPrompt() {
   const events = s.blocks.filter(isEvent);
   assert(events.length === 3 && events.length === s.blocks.length && !s.rest,
     `got ${JSON.stringify(s.raw)}, want 3 events and nothing else`);
-  const c = Number(/id: (\d+)-/.exec(events[0].text)[1]);
+  const c = /id: (\d+)-/.exec(events[0].text)[1];
   events.forEach((b, i) => {
     const n = i + 1;
     assert(b.text === eventText(c, n), `event ${n} is ${JSON.stringify(b.text)}, want ${JSON.stringify(eventText(c, n))}`);
@@ -253,13 +199,14 @@ async function nginxPrompt() {
 
 async function nginxHeartbeat() {
   const srv = await Server.start('nginx-heartbeat', ['--heartbeat', '1000']);
-  const ngx = await startNginx(srv.port);
+  // README's configuration, its proxy_read_timeout 60s made 3s.
+  const ngx = await startNginx(check, nginxSite({ upstreamPort: srv.port, readTimeout: '3s' }), say);
   const target = '/events?interval=10000';
   begin(`GET ${target} through nginx (proxy_read_timeout 3s, --heartbeat 1000): open for 10 s, then event #1`);
   // The control: the same stream through the same nginx setup from a server
   // without heartbeats is cut by nginx after proxy_read_timeout (3 s).
   const bare = await Server.start('nginx-heartbeat-control', ['--heartbeat', '0']);
-  const ngxBare = await startNginx(bare.port);
+  const ngxBare = await startNginx(check, nginxSite({ upstreamPort: bare.port, readTimeout: '3s' }), say);
   const control = streamBlocks(ngxBare.port, target);
   onCleanup(control.close);
   const s = streamBlocks(ngx.port, target);
@@ -286,7 +233,7 @@ async function nginxHeartbeat() {
     assert(b.at - prev < 2000, `nothing came through nginx from ${prev.toFixed(0)} to ${b.at.toFixed(0)} ms`);
     prev = b.at;
   }
-  const c = Number(/id: (\d+)-/.exec(ev.text)[1]);
+  const c = /id: (\d+)-/.exec(ev.text)[1];
   assert(ev.text === eventText(c, 1), `event is ${JSON.stringify(ev.text)}, want ${JSON.stringify(eventText(c, 1))}`);
   assert(ev.at >= 9950 && ev.at <= 10300, `event #1 arrived at ${ev.at.toFixed(0)} ms, due at 10000 ms`);
 
@@ -301,7 +248,6 @@ async function nginxHeartbeat() {
 
 // The two command lines are read from README.md itself, so that what a
 // reader copies is what is tested; its port 8888 becomes the test's port.
-const README = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 function readmeLine(needle) {
   const line = README.split('\n').find((l) => l.startsWith('curl -N ') && l.includes(needle));
   if (!line) throw new Error(`README.md has no curl -N line with ${needle}`);
@@ -325,16 +271,20 @@ async function curlCount() {
   const cmd = README_CURL_COUNT.replace('PORT', srv.port);
   begin(cmd);
   const r = await sh(cmd);
-  const want = eventText(1, 1) + eventText(1, 2);
   assert(!r.killed, `curl did not end in 10 s (the stream should close after event #2); got ${JSON.stringify(r.stdout.toString())}`);
   assert(r.code === 0, `curl exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
+  // C is learnt from the server: its log line for the new stream.
+  const line = await srv.waitLog(/Client (connected to|resumed) event stream/, 1000, 'of the new stream');
+  const c = newStreamNumber(line.line);
+  assert(c, `server logged ${JSON.stringify(line.line)}, want a new stream without Last-Event-Id`);
+  assertNumbering(c, srv, 0);
+  const want = eventText(c, 1) + eventText(c, 2);
   assert(r.stdout.equals(Buffer.from(want)), `body ${JSON.stringify(r.stdout.toString())}, want ${JSON.stringify(want)}`);
-  say(`${r.stdout.length} bytes, exactly events 1-1 and 1-2, in ${r.ms.toFixed(0)} ms`);
-  await srv.waitLog('Client connected to event stream (connection #1, Last-Event-Id: none)', 1000);
+  say(`${r.stdout.length} bytes, exactly events ${c}-1 and ${c}-2 (the server's pid ${srv.pid} in C), in ${r.ms.toFixed(0)} ms`);
   // The server ends the stream after `count`; its log line for that is not
   // in the contract ("Event stream ended after its last event" today).
-  await srv.waitLog(/(Client disconnected from event stream|Event stream ended).*\(connection #1\)/, 1000,
-    'saying that stream #1 ended');
+  await srv.waitLog(new RegExp(`(Client disconnected from event stream|Event stream ended).*\\(connection #${c}\\)`), 1000,
+    `saying that stream #${c} ended`);
 }
 
 async function curlResume() {
@@ -416,9 +366,10 @@ async function eventsource() {
   let srv = await Server.start('eventsource', args);
   const port = srv.port;
   const url = `${srv.url}/events`;
-  begin(`new EventSource(${url}): 3 events of type my-custom-event`);
+  begin(`new EventSource(${url}): 3 events of type my-custom-event, ids C-1, C-2, C-3`);
   const got = [];
   const problems = [];
+  let c = null; // the connection number, from the first id
   let opens = 0;
   let errors = 0;
   const es = new EventSource(url);
@@ -428,37 +379,39 @@ async function eventsource() {
   es.addEventListener('message', (e) => problems.push(`an unnamed event: ${JSON.stringify(e.data)}`));
   es.addEventListener('my-custom-event', (e) => {
     const n = got.length + 1;
+    if (c === null) c = (/^(\d+)-1$/.exec(e.lastEventId) || [])[1] ?? `(first id ${JSON.stringify(e.lastEventId)})`;
     if (e.type !== 'my-custom-event') problems.push(`event type ${e.type}`);
-    if (e.lastEventId !== `1-${n}`) problems.push(`event ${n} has id ${JSON.stringify(e.lastEventId)}, want "1-${n}"`);
-    if (e.data !== eventData(1, n)) problems.push(`event ${n} data ${JSON.stringify(e.data)}, want ${JSON.stringify(eventData(1, n))}`);
+    if (e.lastEventId !== `${c}-${n}`) problems.push(`event ${n} has id ${JSON.stringify(e.lastEventId)}, want "${c}-${n}"`);
+    if (e.data !== eventData(c, n)) problems.push(`event ${n} data ${JSON.stringify(e.data)}, want ${JSON.stringify(eventData(c, n))}`);
     got.push(e.lastEventId);
   });
   await waitFor(() => got.length >= 3 || problems.length, 5000, '3 events');
   assert(!problems.length, problems.join('; '));
   assert(opens === 1, `${opens} open events`);
-  await srv.waitLog('Client connected to event stream (connection #1, Last-Event-Id: none)', 1000);
+  await srv.waitLog(`Client connected to event stream (connection #${c}, Last-Event-Id: none)`, 1000);
+  assertNumbering(c, srv, 0);
 
   begin('kill the server (SIGKILL)');
   await srv.stop('SIGKILL');
   await waitFor(() => errors > 0, 5000, 'the error event');
   const k = got.length;
   assert(!problems.length, problems.join('; '));
-  say(`received 1-1 .. 1-${k}`);
+  say(`received ${c}-1 .. ${c}-${k}`);
 
-  begin(`restart on port ${port}: the library resumes with Last-Event-ID: 1-${k}`);
+  begin(`restart on port ${port}: the library resumes with Last-Event-ID: ${c}-${k}`);
   srv = await restartOnSamePort('eventsource', args, port);
   const line = await srv.waitLog(/Client (resumed|connected to) event stream/, 10000, 'of the reconnecting client');
-  assert(line.line.includes(`Client resumed event stream (connection #1, Last-Event-Id: 1-${k})`),
-    `server logged ${JSON.stringify(line.line)}, want "Client resumed event stream (connection #1, Last-Event-Id: 1-${k})"`);
-  await waitFor(() => got.length >= k + 2 || problems.length, 5000, `events 1-${k + 1} and 1-${k + 2}`);
+  const want = `Client resumed event stream (connection #${c}, Last-Event-Id: ${c}-${k})`;
+  assert(line.line.includes(want), `server logged ${JSON.stringify(line.line)}, want "${want}"`);
+  await waitFor(() => got.length >= k + 2 || problems.length, 5000, `events ${c}-${k + 1} and ${c}-${k + 2}`);
   assert(!problems.length, problems.join('; '));
   assert(opens === 2, `${opens} open events, want 2`);
-  say(`then 1-${k + 1}, 1-${k + 2}: no gap, no repeat`);
+  say(`then ${c}-${k + 1}, ${c}-${k + 2}: no gap, no repeat`);
 
   begin('close: the server logs the disconnect');
   const mark = srv.log.length;
   es.close();
-  await srv.waitLog('Client disconnected from event stream (connection #1)', 3000, undefined, mark);
+  await srv.waitLog(`Client disconnected from event stream (connection #${c})`, 3000, undefined, mark);
 }
 
 // ---------------------------------------------------------------------------
