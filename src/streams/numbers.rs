@@ -4,22 +4,27 @@
 //! that no two processes hand out the same one, before or after a restart:
 //!
 //! ```text
-//!   C = T · 10^8 + P · 10^3 + n        e.g. 59_012_345 · 12345 · 042
+//!   C = T · 10^7 + P · 10^3 + n        e.g. 59_012_345 · 2345 · 042
 //! ```
 //!
 //! T is the time its block of numbers was taken, in seconds since
-//! 2025-01-01 UTC; P the process id modulo 100,000; n counts 0 to 999
-//! within the block. After 1,000 new streams a process takes a new block,
-//! with T one second later than its last, or the time now if that is
-//! later. So numbers from sibling processes differ in P, and a restarted
-//! process takes later T's (unless the one before it took more than one
-//! block a second on average over its whole life, and the new one has the
-//! same P). `--first-stream N` counts from N instead: deterministic, for
-//! tests and reproducible runs, and unique in neither sense.
+//! 2025-01-01 UTC; P the process id modulo 10,000; n counts 0 to 999 within
+//! the block. C stays below 2^53 until 2053 (T < 900,719,925), so a
+//! JavaScript `Number` holds it exactly: clients that parse ids as numbers
+//! are not caught out. After 1,000 new streams a process takes a new block,
+//! with T one second later than its last, or the time now if that is later.
+//! So numbers from sibling processes differ in P (unless their process ids
+//! differ by a multiple of 10,000), and a restarted process takes later T's
+//! (unless the one before it took more than one block a second on average
+//! over its whole life, and the new one has the same P). `--first-stream N`
+//! counts from N instead: deterministic, for tests and reproducible runs,
+//! and unique in neither sense.
 
 /// Seconds from the Unix epoch to 2025-01-01T00:00:00Z.
 const EPOCH_2025: u64 = 1_735_689_600;
 const BLOCK: u64 = 1000;
+/// Process ids are taken modulo this.
+const PIDS: u64 = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Numbers {
@@ -38,7 +43,7 @@ impl Default for Numbers {
 impl Numbers {
     /// The scheme above, for process `pid`, at `unix_secs`.
     pub fn unique(pid: u32, unix_secs: u64) -> Numbers {
-        Numbers::Unique { t: unix_secs.saturating_sub(EPOCH_2025), p: u64::from(pid) % 100_000, n: 0 }
+        Numbers::Unique { t: unix_secs.saturating_sub(EPOCH_2025), p: u64::from(pid) % PIDS, n: 0 }
     }
 
     /// This process, now.
@@ -65,7 +70,7 @@ impl Numbers {
                     *t = (*t + 1).max(now().saturating_sub(EPOCH_2025));
                     *n = 0;
                 }
-                let c = t.saturating_mul(100_000_000).saturating_add(*p * BLOCK + *n);
+                let c = t.saturating_mul(PIDS * BLOCK).saturating_add(*p * BLOCK + *n);
                 *n += 1;
                 c
             }
@@ -81,16 +86,23 @@ mod tests {
     fn the_layout_and_the_blocks() {
         let start = EPOCH_2025 + 59_012_345;
         let mut a = Numbers::unique(4_212_345, start);
-        assert_eq!(a.next_at(|| unreachable!()), 5_901_234_512_345_000);
-        assert_eq!(a.next_at(|| unreachable!()), 5_901_234_512_345_001);
+        assert_eq!(a.next_at(|| unreachable!()), 590_123_452_345_000);
+        assert_eq!(a.next_at(|| unreachable!()), 590_123_452_345_001);
         for _ in 2..1000 {
             a.next_at(|| start);
         }
         // A new block: a second later than the last, the clock being behind.
-        assert_eq!(a.next_at(|| start), 5_901_234_612_345_000);
+        assert_eq!(a.next_at(|| start), 590_123_462_345_000);
         // Or the time now, when that is later.
         let mut b = Numbers::Unique { t: 59_012_345, p: 7, n: 1000 };
-        assert_eq!(b.next_at(|| start + 100), 5_901_244_500_007_000);
+        assert_eq!(b.next_at(|| start + 100), 590_124_450_007_000);
+    }
+
+    #[test]
+    fn numbers_stay_exact_in_javascript_until_2053() {
+        // 2053-01-01T00:00:00Z, the last pid modulo 10,000, the last n.
+        let mut late = Numbers::Unique { t: 2_556_057_600 - EPOCH_2025, p: PIDS - 1, n: BLOCK - 1 };
+        assert!(late.next_at(|| unreachable!()) < 1 << 53);
     }
 
     #[test]

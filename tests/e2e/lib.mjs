@@ -199,9 +199,9 @@ export class Server {
 }
 
 // ---------------------------------------------------------------------------
-// Connection numbers: C = T·10^8 + P·10^3 + n (README "The event stream").
-// C passes 2^53 in November 2027, so it is kept as a string and taken apart
-// with BigInt, never with Number.
+// Connection numbers: C = T·10^7 + P·10^3 + n (README "The event stream").
+// C is kept as a string, as EventSource keeps ids, and taken apart with
+// BigInt; it must also stay below 2^53, exact as a Number.
 
 const EPOCH_2025 = 1735689600n;
 
@@ -213,15 +213,16 @@ export function newStreamNumber(line) {
 
 /**
  * Checks that `c` is the `n`th new stream number of server `srv` with the
- * default numbering: P is its process id modulo 100,000, T the time it
+ * default numbering: P is its process id modulo 10,000, T the time it
  * started (seconds since 2025-01-01 UTC), n as given.
  */
 export function assertNumbering(c, srv, n) {
   const v = BigInt(c);
-  const t = v / 100000000n;
-  const p = (v / 1000n) % 100000n;
+  const t = v / 10000000n;
+  const p = (v / 1000n) % 10000n;
   const k = v % 1000n;
-  const wantP = BigInt(srv.pid) % 100000n;
+  const wantP = BigInt(srv.pid) % 10000n;
+  assert(v < 2n ** 53n, `connection number ${c} is not exact as a JavaScript Number`);
   const t0 = BigInt(Math.floor(srv.startedAt / 1000)) - EPOCH_2025;
   const t1 = BigInt(Math.ceil(srv.listeningAt / 1000)) - EPOCH_2025;
   assert(p === wantP && k === BigInt(n) && t >= t0 && t <= t1,
