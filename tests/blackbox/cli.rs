@@ -153,6 +153,16 @@ fn other_start_up_failures_exit_1_naming_the_address() {
 }
 
 #[test]
+fn an_inherited_descriptor_that_is_no_listener_exits_1() {
+    // Descriptor 3 is a file, not a listening socket, in LISTEN_FDS.
+    let script = format!("exec 3</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec {BIN} --port 0");
+    let out = run(Command::new("sh").args(["-c", &script]), WAIT);
+    assert_eq!((out.status.code(), out.stdout.as_str()), (Some(1), ""));
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.starts_with("sse-server: cannot use the socket passed in LISTEN_FDS: "), "{}", out.stderr);
+}
+
+#[test]
 fn log_level_off_writes_nothing() {
     let mut server = Server::start(&["--log-level", "off", "--interval", "5"]);
     let mut c = server.connect();
