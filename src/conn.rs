@@ -410,7 +410,7 @@ impl Conn {
                             self.head_scanned = rest.len();
                             return (used, Verdict::Continue);
                         }
-                        Err(e) => return (data.len(), self.refuse(env, e)),
+                        Err(e) => return (data.len(), self.refuse_head(env, e, rest)),
                     };
                     self.head_scanned = 0;
                     used += req.head_len;
@@ -496,7 +496,8 @@ impl Conn {
     /// caller must return at once (a stream started).
     fn answer(&mut self, mut r: Response, l: &mut Ledger, note: Option<&access::Note>) -> Option<Verdict> {
         if let Some(note) = note {
-            access::log(l.peer, note, r.status, r.body.content_len(), l.now);
+            let bytes = if r.head_only { Some(0) } else { r.body.content_len() };
+            access::log(l.peer, note, r.status, bytes, l.now);
         }
         if self.last && matches!(r.then, Then::KeepAlive { .. }) {
             r.then = Then::Close { say: true };
@@ -538,7 +539,20 @@ impl Conn {
     /// Answers a bad request: the response, `Connection: close`, then a
     /// lingering close.
     fn refuse(&mut self, env: &mut Env, e: HttpError) -> Verdict {
+        self.refuse_head(env, e, &[])
+    }
+
+    /// `refuse`, for a head whose request line the access log shows if it
+    /// can be read.
+    fn refuse_head(&mut self, env: &mut Env, e: HttpError, head: &[u8]) -> Verdict {
         log::debug!("refused a request: {e}");
+        let note = env.site.access_log.then(|| {
+            let since = match self.state {
+                State::ReadingHead { since } | State::ReadingContent { since, .. } => since,
+                _ => env.now,
+            };
+            access::Note::refused(head, since)
+        });
         self.input = Vec::new();
         self.head_scanned = 0;
         self.drop_held(env.metrics);
@@ -546,10 +560,6 @@ impl Conn {
             // A file is half sent: nothing can follow it on this connection.
             return Verdict::Close(None);
         }
-        let note = env.site.access_log.then(|| match self.state {
-            State::ReadingHead { since } | State::ReadingContent { since, .. } => access::Note::refused(since),
-            _ => access::Note::refused(env.now),
-        });
         let (_, mut ledger) = env.split();
         self.answer(route::refusal(&e), &mut ledger, note.as_ref());
         Verdict::Continue

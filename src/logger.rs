@@ -24,7 +24,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 struct Logger {
     level: log::LevelFilter,
     /// Stderr is the journal (systemd's `JOURNAL_STREAM` names it), which
-    /// stamps each line itself: no time of ours.
+    /// stamps each line itself: no time of ours, and the line's syslog
+    /// priority in front (`<4>` for a warning).
     journal: bool,
     out: Mutex<Output>,
 }
@@ -125,7 +126,15 @@ fn whole(n: usize, line: &[u8]) -> io::Result<()> {
 
 fn format_line(journal: bool, level: log::Level, target: &str, args: &std::fmt::Arguments) -> String {
     if journal {
-        return format!("{level:<5} [{target}] {args}\n");
+        // The syslog priority in front (sd-daemon(3)): journald files the
+        // line under it, so `journalctl -p warning` finds warnings.
+        let priority = match level {
+            log::Level::Error => 3,
+            log::Level::Warn => 4,
+            log::Level::Info => 6,
+            log::Level::Debug | log::Level::Trace => 7,
+        };
+        return format!("<{priority}>{level:<5} [{target}] {args}\n");
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let time = crate::date::iso8601(now.as_secs(), now.subsec_millis());

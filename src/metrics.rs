@@ -75,6 +75,16 @@ impl Metrics {
         self.ended[why as usize] += 1;
     }
 
+    /// Streams ended for `why` since the start.
+    pub fn ended(&self, why: StreamEnd) -> u64 {
+        self.ended[why as usize]
+    }
+
+    /// Streams ended, for any reason, since the start.
+    pub fn streams_ended(&self) -> u64 {
+        self.ended.iter().sum()
+    }
+
     pub fn response(&mut self, status: u16) {
         if let Some(i) = STATUSES.iter().position(|s| s.0 == status) {
             self.responses[i] += 1;

@@ -419,6 +419,11 @@ impl Server {
             // A stream started: its input (if any) and its first bytes are
             // served on the next turn, like work the budget left over.
             Verdict::Again | Verdict::Started => {
+                if verdict == Verdict::Started
+                    && let Some(slot) = self.conns.get(key)
+                {
+                    self.started_while_draining(token_of(key, slot.link.serial));
+                }
                 if let Some(slot) = self.conns.get(key) {
                     self.again.push(token_of(key, slot.link.serial));
                 }

@@ -68,7 +68,7 @@ impl Streams {
             StreamEnd::Error => log::warn!("Event stream closed on a socket error (connection #{c}) to {peer}"),
             StreamEnd::Reset => log::info!("Event stream reset as asked (connection #{c}) to {peer}"),
             // One line for all of them says the shutdown began and ended.
-            StreamEnd::Shutdown => log::debug!("Event stream ended for a shutdown (connection #{c})"),
+            StreamEnd::Shutdown => log::info!("Event stream ended for a shutdown (connection #{c}) to {peer}"),
         }
     }
 }

@@ -225,6 +225,14 @@ pub fn inherited_listener() -> io::Result<Option<mio::net::TcpListener>> {
         std::env::remove_var("LISTEN_FDS");
         std::env::remove_var("LISTEN_FDNAMES");
     }
+    if fds > 1 {
+        // Serving one and leaving the others to fill their backlogs would
+        // look like it works: refused instead.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{fds} sockets passed, sse-server takes one (one ListenStream= in the socket unit)"),
+        ));
+    }
     const FD: i32 = 3;
     let mut listening: libc::c_int = 0;
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;

@@ -1,15 +1,19 @@
 //! Graceful shutdown: on SIGTERM or SIGINT (read through the poll from a
 //! `signalfd`, never in a handler), stop accepting, let the answers in
-//! flight finish, and end the open streams spread over `--drain`, each with
-//! a `retry:` drawn at random, so that clients do not all come back at the
-//! same moment (Mercure's rolling update is the model). A second signal
-//! exits at once.
+//! flight finish, and end the open streams spread evenly over `--drain`
+//! (in a random order, one in each of as many equal slices, at a random
+//! moment of it), each with a `retry:` drawn at random, so that clients do
+//! not all come back at the same moment (Mercure's rolling update is the
+//! model). A second signal exits at once.
 //!
 //! What always holds: once draining, no connection is accepted (the
 //! listener is closed, so a sibling process or the next instance gets the
-//! new ones); every stream is ended at its time in the plan, and the loop
-//! ends when the last connection has gone, or at the end of the drain
-//! period plus `DRAIN_GRACE`, whatever is left being closed then.
+//! new ones); every stream is ended at its time in the plan (a stream that
+//! an answer in flight starts is ended at once), and the loop ends when the
+//! last connection has gone, or at the end of the drain period plus
+//! `DRAIN_GRACE`, whatever is left being closed then. The closing log line
+//! counts what happened, not what was planned: its figures add up to the
+//! connections open at the start.
 
 use std::time::Instant;
 
@@ -18,6 +22,7 @@ use mio::Token;
 use super::{Server, token_of};
 use crate::config::{DRAIN_GRACE, FULL_RETRY_MS};
 use crate::conn::Verdict;
+use crate::metrics::StreamEnd;
 
 /// How `run` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +42,13 @@ pub(super) struct Drain {
     /// When each stream ends, earliest first; `next` is the first not done.
     plan: Vec<(Instant, Token)>,
     next: usize,
-    streams: usize,
-    others: usize,
+    /// Streams planned (started ones included), and other connections.
+    streams: u64,
+    others: u64,
+    /// Streams ended (for any reason) before the drain, and those ended
+    /// for a shutdown.
+    ended_before: u64,
+    shutdown_before: u64,
 }
 
 impl Server {
@@ -61,27 +71,46 @@ impl Server {
         self.timers.cancel(super::ACCEPT_TIMER);
         let now = self.now;
         let drain = self.drain_period;
-        let mut plan = Vec::new();
+        let mut streams = Vec::new();
         let mut others = Vec::new();
         for (key, slot) in self.conns.iter() {
-            let token = token_of(key, slot.link.serial);
             if slot.conn.stream().is_some() {
-                // Spread evenly over the period, in a random order.
-                let offset = drain.mul_f64((self.site.random() % 1_000_000) as f64 / 1_000_000.0);
-                plan.push((now + offset, token));
+                streams.push(token_of(key, slot.link.serial));
             } else {
                 others.push(key);
             }
         }
-        plan.sort_by_key(|p| p.0);
+        // A random order (Fisher-Yates), then stream i at a random moment
+        // of slice i: evenly spread, and never two at the same moment.
+        for i in (1..streams.len()).rev() {
+            streams.swap(i, (self.site.random() % (i as u64 + 1)) as usize);
+        }
+        let n = streams.len().max(1) as f64;
+        let plan: Vec<(Instant, Token)> = (0..streams.len())
+            .zip(streams)
+            .map(|(i, token)| {
+                let u = (self.site.random() % 1_000_000) as f64 / 1_000_000.0;
+                (now + drain.mul_f64((i as f64 + u) / n), token)
+            })
+            .collect();
         log::info!(
             "{signal}: shutting down; {} streams end over {} ms, {} other connections finish their answers",
             plan.len(),
             drain.as_millis(),
             others.len()
         );
-        let (streams, n_others) = (plan.len(), others.len());
-        self.drain = Some(Drain { signal, began: now, until: now + drain, plan, next: 0, streams, others: n_others });
+        let (streams, n_others) = (plan.len() as u64, others.len() as u64);
+        self.drain = Some(Drain {
+            signal,
+            began: now,
+            until: now + drain,
+            plan,
+            next: 0,
+            streams,
+            others: n_others,
+            ended_before: self.metrics.streams_ended(),
+            shutdown_before: self.metrics.ended(StreamEnd::Shutdown),
+        });
         for key in others {
             let v = self.with_conn(key, |c, l, e, b| match c.last_answer(e.now) {
                 Verdict::Close(end) => Verdict::Close(end),
@@ -119,21 +148,34 @@ impl Server {
         if !self.conns.is_empty() && !late {
             return None;
         }
-        let cut = self.conns.len();
+        let cut_streams = self.conns.iter().filter(|(_, s)| s.conn.stream().is_some()).count() as u64;
+        let cut_others = self.conns.len() as u64 - cut_streams;
+        let retried = self.metrics.ended(StreamEnd::Shutdown) - d.shutdown_before;
+        let ended = self.metrics.streams_ended() - d.ended_before;
+        log::info!(
+            "{}: shut down after {} ms; {retried} streams ended with a retry, {} ended before their turn \
+             (client gone, or count reached), {} other connections finished, {} cut at the end",
+            d.signal,
+            d.began.elapsed().as_millis(),
+            ended - retried,
+            d.others.saturating_sub(cut_others),
+            cut_streams + cut_others,
+        );
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.close(key, None);
         }
-        let d = self.drain.as_ref()?;
-        log::info!(
-            "{}: shut down after {} ms; {} streams ended with a retry, {} other connections finished, {} cut at the end",
-            d.signal,
-            d.began.elapsed().as_millis(),
-            d.streams,
-            d.others,
-            cut
-        );
         Some(Stop::Drained)
+    }
+
+    /// A stream started while draining (an answer in flight): it ends at
+    /// once, with its `retry:`, and is counted with the others.
+    pub(super) fn started_while_draining(&mut self, token: Token) {
+        if let Some(d) = &mut self.drain {
+            d.plan.insert(d.next, (self.now, token));
+            d.streams += 1;
+            d.others = d.others.saturating_sub(1);
+        }
     }
 
     /// When the drain next needs the loop: a stream's time, or its end.

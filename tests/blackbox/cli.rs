@@ -163,6 +163,18 @@ fn an_inherited_descriptor_that_is_no_listener_exits_1() {
 }
 
 #[test]
+fn more_than_one_inherited_socket_exits_1() {
+    let script = format!("LISTEN_PID=$$ LISTEN_FDS=2 exec {BIN} --port 0");
+    let out = run(Command::new("sh").args(["-c", &script]), WAIT);
+    assert_eq!((out.status.code(), out.stdout.as_str()), (Some(1), ""));
+    assert_eq!(
+        out.stderr,
+        "sse-server: cannot use the socket passed in LISTEN_FDS: 2 sockets passed, sse-server takes one \
+         (one ListenStream= in the socket unit)\n"
+    );
+}
+
+#[test]
 fn log_level_off_writes_nothing() {
     let mut server = Server::start(&["--log-level", "off", "--interval", "5"]);
     let mut c = server.connect();
@@ -176,7 +188,7 @@ fn log_level_off_writes_nothing() {
 
 /// Under systemd, with stderr going to the journal (`JOURNAL_STREAM` names
 /// that very stream), lines carry no time of their own: journald stamps
-/// them. On any other stderr, with the variable set or not, they do.
+/// them; they start with their syslog priority (`<6>` for info). On any other stderr, with the variable set or not, they do.
 #[test]
 fn the_journal_gets_lines_without_timestamps() {
     use std::os::fd::AsRawFd;
@@ -191,7 +203,7 @@ fn the_journal_gets_lines_without_timestamps() {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::BufReader::new(reader), &mut text).unwrap();
     let first = text.lines().next().expect("a log line");
-    assert!(first.starts_with("INFO  [sse_server"), "{first}");
+    assert!(first.starts_with("<6>INFO  [sse_server"), "{first}");
     // Another stream named: timestamps as usual.
     let mut s = Launch::new(&[]).env("JOURNAL_STREAM", "1:2").start();
     let line = s.wait_log("listening on");
@@ -217,13 +229,22 @@ fn the_access_log_has_a_line_per_answer() {
     c.read_response();
     c.send(&get_events("/events?count=1&interval=1", ""));
     c.read_to_eof();
-    let mut bad = s.connect();
-    bad.send(b"GET / HTTP/9.9\r\n\r\n");
-    bad.read_to_eof();
+    let mut head = s.connect();
+    head.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
+    head.read_until(b"\r\n\r\n");
+    // Refused requests show the line they had, escaped; `-` when none.
+    for bad_head in [&b"GET / HTTP/9.9\r\n\r\n"[..], b"GET /\"x HTTP/1.1\r\n\r\n", b"\x16\x03\x01\x00\r\n"] {
+        let mut bad = s.connect();
+        bad.send(bad_head);
+        bad.read_to_eof();
+    }
     let line = s.wait_log("\"GET /nope?x=1 HTTP/1.1\" 404 10 ");
     assert!(line.contains(&format!("[sse_server::access] 127.0.0.1:{port} ")) && line.ends_with(" ms"), "{line}");
     s.wait_log("\"GET /events?count=1&interval=1 HTTP/1.1\" 200 - ");
-    s.wait_log("\"-\" 505 ");
+    s.wait_log("\"HEAD / HTTP/1.1\" 200 0 ");
+    s.wait_log("\"GET / HTTP/9.9\" 505 ");
+    s.wait_log("\"GET /\\x22x HTTP/1.1\" 400 ");
+    s.wait_log("\"\\x16\\x03\\x01\\x00\" 400 ");
 }
 
 /// Stream log lines name the client's address.

@@ -19,6 +19,20 @@ fn drained(c: &mut Client) -> (u64, Instant) {
     (retry, ended)
 }
 
+/// Milliseconds since midnight of a log line's timestamp
+/// (`2026-12-02T13:05:11.061Z INFO ...`).
+fn log_ms(line: &str) -> i64 {
+    let t = line.get(11..23).unwrap_or_else(|| panic!("no timestamp in {line:?}"));
+    let num = |r: std::ops::Range<usize>| t.get(r).and_then(|x| x.parse::<i64>().ok()).expect("a timestamp");
+    ((num(0..2) * 60 + num(3..5)) * 60 + num(6..8)) * 1000 + num(9..12)
+}
+
+/// The number before `what` in the closing line.
+fn figure(line: &str, what: &str) -> u64 {
+    let before = line.split(what).next().unwrap_or_else(|| panic!("no {what:?} in {line}"));
+    before.trim_end().rsplit([' ', ';']).next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
 #[test]
 fn sigterm_drains_the_streams_then_exits_0() {
     let mut s = Server::start(&["--drain", "1000"]);
@@ -30,33 +44,52 @@ fn sigterm_drains_the_streams_then_exits_0() {
             c
         })
         .collect();
-    // A download in flight finishes, and says it is the last answer.
-    let www = TempWww::new("drain");
-    www.write("big.bin", &vec![b'q'; 8 << 20]);
+    // A request whose head has not all come (cut at the end), and an idle
+    // kept-alive connection (closed at once). The server reads the partial
+    // head first: it was ready before the idle request was sent, and that
+    // one's answer has come.
+    let mut partial = s.connect();
+    partial.send(b"GET / HTTP/1.1\r\n");
+    let mut idle = s.connect();
+    idle.send(GET);
+    idle.read_response();
     let port = s.port();
     s.wait_log("Client connected to event stream (connection #40");
     let signalled = Instant::now();
     s.signal(libc::SIGTERM);
-    s.wait_log("SIGTERM: shutting down; 40 streams end over 1000 ms");
+    let began = s.wait_log("SIGTERM: shutting down; 40 streams end over 1000 ms, 2 other connections finish");
+    idle.expect_eof();
+    // One client leaves before its turn (unless its turn came first).
+    drop(streams.remove(0));
     // Each stream is read on a thread of its own, so each end is seen when
     // it happens.
     let readers: Vec<_> = streams.drain(..).map(|mut c| std::thread::spawn(move || drained(&mut c))).collect();
-    let mut ends = Vec::new();
     for r in readers {
         let (retry, at) = r.join().expect("reader");
         assert!((1000..=5000).contains(&retry), "retry {retry}");
-        ends.push(at - signalled);
+        assert!(at - signalled < Duration::from_millis(2500), "ended {:?} after the signal", at - signalled);
     }
-    ends.sort();
-    // Spread over the drain period, not all at once.
-    assert!(ends[0] < Duration::from_millis(500) && ends[39] > Duration::from_millis(500), "{ends:?}");
-    assert!(ends[39] < Duration::from_millis(2500), "{ends:?}");
     let end = s.wait_log("SIGTERM: shut down after");
-    assert!(end.contains("40 streams ended with a retry"), "{end}");
     assert_eq!(s.wait_exit(), Some(0));
+    // The closing line counts what happened, and adds up.
+    let retried = figure(&end, "streams ended with a retry");
+    let before = figure(&end, "ended before their turn");
+    assert!(retried + before == 40 && before <= 1, "{end}");
+    assert_eq!((figure(&end, "other connections finished"), figure(&end, "cut at the end")), (1, 1), "{end}");
+    // Spread evenly over the drain, by the server's clock: one stream in
+    // each 25 ms of it, so half of them in each half, and no long gap.
+    let t0 = log_ms(&began);
+    let mut ends: Vec<i64> =
+        s.logged().iter().filter(|l| l.contains("Event stream ended for a shutdown")).map(|l| log_ms(l) - t0).collect();
+    ends.sort_unstable();
+    assert_eq!(ends.len() as u64, retried);
+    let first_half = ends.iter().filter(|&&t| t < 500).count();
+    assert!((18..=22).contains(&first_half), "{first_half} of {} in the first half: {ends:?}", ends.len());
+    let gap = ends.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert!(gap < 90 && ends[0] < 90 && *ends.last().unwrap() < 1090, "not even: {ends:?}");
     // No one listens any more.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
-    drop(www);
+    drop(partial);
 }
 
 #[test]
