@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use crate::ascii::{after, parse_decimal, percent_decode, split};
+use crate::ascii::{parse_decimal, percent_decode};
 use crate::config::{MAX_INTERVAL_MS, MAX_PAUSE_MS, MAX_SPLIT};
 
 /// How lines end (`eol=`).
@@ -103,14 +103,7 @@ pub fn parse(query: &[u8]) -> Result<Knobs, &'static str> {
     let mut seen: u16 = 0;
     let mut seed = None;
     let mut random = false;
-    for pair in query.split(|&b| b == b'&') {
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => {
-                let (key, value) = split(pair, eq);
-                (key, Some(after(value, 1)))
-            }
-            None => (pair, None),
-        };
+    for (key, value) in crate::uri::query_pairs(query) {
         let Some(bit) = KNOWN.iter().position(|&(name, _)| name.as_bytes() == key) else { continue };
         let why = KNOWN.get(bit).map_or("bad knob", |k| k.1);
         if seen & 1 << bit != 0 {

@@ -21,7 +21,6 @@ mod scenarios;
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use crate::ascii::{after, split};
 use crate::channel::Channels;
 use crate::config::FULL_RETRY_MS;
 use crate::conn::Peer;
@@ -151,11 +150,7 @@ fn route<'a>(req: &Request<'a>, peer: &Peer, site: &'a mut Site, metrics: &Metri
 
 /// The value of parameter `name` in a query (its first, as sent).
 pub(crate) fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
-    query.split(|&b| b == b'&').find_map(|pair| {
-        let eq = pair.iter().position(|&b| b == b'=')?;
-        let (key, value) = split(pair, eq);
-        (key == name).then(|| after(value, 1))
-    })
+    crate::uri::query_pairs(query).find_map(|(key, value)| if key == name { value } else { None })
 }
 
 /// `/metrics`: the Prometheus text exposition.

@@ -131,9 +131,36 @@ pub fn path_and_query(target: &[u8]) -> (&[u8], &[u8]) {
     if path.is_empty() { (b"/", query) } else { (path, query) }
 }
 
+/// The `key=value` pairs of a query, split at `&` (a pair without `=` has
+/// no value); nothing is decoded.
+pub fn query_pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    query.split(|&b| b == b'&').map(|pair| match pair.iter().position(|&b| b == b'=') {
+        Some(eq) => {
+            let (key, value) = split(pair, eq);
+            (key, Some(after(value, 1)))
+        }
+        None => (pair, None),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_pairs_split_at_ampersands_and_the_first_equals() {
+        type Pairs<'a> = Vec<(&'a [u8], Option<&'a [u8]>)>;
+        let table: [(&[u8], Pairs); 5] = [
+            (b"", vec![(b"", None)]),
+            (b"a=1", vec![(b"a", Some(b"1"))]),
+            (b"a=1&b", vec![(b"a", Some(b"1")), (b"b", None)]),
+            (b"a==2&&c=", vec![(b"a", Some(b"=2")), (b"", None), (b"c", Some(b""))]),
+            (b"x=%26", vec![(b"x", Some(b"%26"))]),
+        ];
+        for (query, want) in table {
+            assert_eq!(query_pairs(query).collect::<Pairs>(), want, "{:?}", String::from_utf8_lossy(query));
+        }
+    }
 
     #[test]
     fn targets() {

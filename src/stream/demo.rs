@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Emitted, End, Source};
-use crate::ascii::{after, parse_decimal, push_u64, split};
+use crate::ascii::{parse_decimal, push_u64};
 use crate::config::{MAX_EVENT_SIZE, MAX_INTERVAL_MS};
 
 /// The knobs a client may set on its own stream with the query string.
@@ -29,14 +29,7 @@ pub struct DemoParams {
 pub fn parse_query(query: &[u8]) -> Result<DemoParams, &'static str> {
     let mut p = DemoParams::default();
     let (mut seen_interval, mut seen_count, mut seen_size) = (false, false, false);
-    for pair in query.split(|&b| b == b'&') {
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => {
-                let (key, value) = split(pair, eq);
-                (key, Some(after(value, 1)))
-            }
-            None => (pair, None),
-        };
+    for (key, value) in crate::uri::query_pairs(query) {
         let number = |min: u64, max: u64| value.and_then(parse_decimal).filter(|n| (min..=max).contains(n));
         match key {
             b"interval" => {

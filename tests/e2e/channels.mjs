@@ -10,12 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  ARTIFACTS, BIN, CheckError, Server, TMP, assert, launchChromium, restartOnSamePort, runCleanups, waitFor,
+  ARTIFACTS, CheckError, Server, TMP, assert, begin, check, launchChromium, restartOnSamePort, runCheck, say,
+  waitFor,
 } from './lib.mjs';
 
-let step = 'setup';
-function say(msg) { console.log(`  [${check}] ${msg}`); }
-function begin(name) { step = name; say(name); }
 
 // ---------------------------------------------------------------------------
 // What the server and a page say.
@@ -375,28 +373,4 @@ const CHECKS = {
   'channel-two-tabs': channelTwoTabs, 'channel-restart-gap': channelRestartGap, 'cors-second-origin': corsSecondOrigin,
 };
 
-const check = process.argv[2];
-if (!CHECKS[check]) {
-  console.error(`usage: node channels.mjs <${Object.keys(CHECKS).join('|')}>`);
-  process.exit(2);
-}
-for (const v of ['SSE_SERVER_BIN', 'SSE_E2E_WWW', 'SSE_E2E_ARTIFACTS', 'SSE_E2E_TMP']) {
-  if (!process.env[v]) { console.error(`${v} is not set (run tests/e2e.sh)`); process.exit(2); }
-}
-if (!fs.existsSync(BIN)) { console.log(`FAIL ${check}: no server binary at ${BIN}`); process.exit(1); }
-
-let failure = null;
-const started = performance.now();
-try {
-  await CHECKS[check]();
-} catch (e) {
-  failure = e instanceof CheckError ? e.message : (e.stack || String(e));
-}
-await runCleanups();
-const ms = (performance.now() - started).toFixed(0);
-if (failure) {
-  console.log(`FAIL ${check}: ${step}: ${failure}`);
-  process.exit(1);
-}
-console.log(`PASS ${check} (${ms} ms)`);
-process.exit(0);
+await runCheck('channels.mjs', CHECKS);

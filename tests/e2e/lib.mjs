@@ -37,6 +37,42 @@ export async function runCleanups() {
   killAll();
 }
 
+/** The check this process runs (`node FILE.mjs <check>`), and its step. */
+export const check = process.argv[2];
+let step = 'setup';
+export function say(msg) { console.log(`  [${check}] ${msg}`); }
+export function begin(name) { step = name; say(name); }
+
+/**
+ * Runs `checks[check]`, its cleanups, then exits: 0 with "PASS <check>",
+ * 1 with "FAIL <check>: <step>: <reason>", 2 for a usage error.
+ */
+export async function runCheck(file, checks) {
+  if (!checks[check]) {
+    console.error(`usage: node ${file} <${Object.keys(checks).join('|')}>`);
+    process.exit(2);
+  }
+  for (const v of ['SSE_SERVER_BIN', 'SSE_E2E_WWW', 'SSE_E2E_ARTIFACTS', 'SSE_E2E_TMP']) {
+    if (!process.env[v]) { console.error(`${v} is not set (run tests/e2e.sh)`); process.exit(2); }
+  }
+  if (!fs.existsSync(BIN)) { console.log(`FAIL ${check}: no server binary at ${BIN}`); process.exit(1); }
+  let failure = null;
+  const started = performance.now();
+  try {
+    await checks[check]();
+  } catch (e) {
+    failure = e instanceof CheckError ? e.message : (e.stack || String(e));
+  }
+  await runCleanups();
+  const ms = (performance.now() - started).toFixed(0);
+  if (failure) {
+    console.log(`FAIL ${check}: ${step}: ${failure}`);
+    process.exit(1);
+  }
+  console.log(`PASS ${check} (${ms} ms)`);
+  process.exit(0);
+}
+
 /** Raised by a failing assertion; the message names the step. */
 export class CheckError extends Error {}
 

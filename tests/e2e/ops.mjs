@@ -12,14 +12,11 @@ import http from 'node:http';
 import path from 'node:path';
 
 import {
-  ARTIFACTS, BIN, CONNECTED, CheckError, Server, UNAVAILABLE, WWW, assert, assertNumbering, demoPage,
-  eventData, eventsText, launchChromium, newStreamNumber, nginxSite, onCleanup, recordEventSources,
-  restartOnSamePort, runCleanups, startNginx, waitFor,
+  ARTIFACTS, CheckError, CONNECTED, Server, UNAVAILABLE, WWW, assert, assertNumbering, begin, check,
+  demoPage, eventData, eventsText, launchChromium, newStreamNumber, nginxSite, onCleanup, recordEventSources,
+  restartOnSamePort, runCheck, say, startNginx, waitFor,
 } from './lib.mjs';
 
-let step = 'setup';
-function say(msg) { console.log(`  [${check}] ${msg}`); }
-function begin(name) { step = name; say(name); }
 
 /** The C of the demo page's first event item, "(event #1 of connection #C)". */
 function pageNumber(list) {
@@ -371,28 +368,4 @@ const CHECKS = {
   'metrics-promtool': metricsPromtool,
 };
 
-const check = process.argv[2];
-if (!CHECKS[check]) {
-  console.error(`usage: node ops.mjs <${Object.keys(CHECKS).join('|')}>`);
-  process.exit(2);
-}
-for (const v of ['SSE_SERVER_BIN', 'SSE_E2E_WWW', 'SSE_E2E_ARTIFACTS', 'SSE_E2E_TMP']) {
-  if (!process.env[v]) { console.error(`${v} is not set (run tests/e2e.sh)`); process.exit(2); }
-}
-if (!fs.existsSync(BIN)) { console.log(`FAIL ${check}: no server binary at ${BIN}`); process.exit(1); }
-
-let failure = null;
-const started = performance.now();
-try {
-  await CHECKS[check]();
-} catch (e) {
-  failure = e instanceof CheckError ? e.message : (e.stack || String(e));
-}
-await runCleanups();
-const ms = (performance.now() - started).toFixed(0);
-if (failure) {
-  console.log(`FAIL ${check}: ${step}: ${failure}`);
-  process.exit(1);
-}
-console.log(`PASS ${check} (${ms} ms)`);
-process.exit(0);
+await runCheck('ops.mjs', CHECKS);

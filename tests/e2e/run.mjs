@@ -9,14 +9,11 @@ import http from 'node:http';
 import path from 'node:path';
 
 import {
-  ARTIFACTS, BIN, CONNECTED, CheckError, README, Server, TMP, UNAVAILABLE, WWW, assert, assertNumbering,
-  demoPage, eventData, eventText, eventsText, launchChromium, newStreamNumber, nginxSite, onCleanup,
-  recordEventSources, restartOnSamePort, runCleanups, startNginx, waitFor,
+  ARTIFACTS, CONNECTED, README, Server, TMP, UNAVAILABLE, WWW, assert, assertNumbering, begin, check,
+  demoPage, eventData, eventsText, eventText, launchChromium, newStreamNumber, nginxSite, onCleanup,
+  recordEventSources, restartOnSamePort, runCheck, say, startNginx, waitFor,
 } from './lib.mjs';
 
-let step = 'setup';
-function say(msg) { console.log(`  [${check}] ${msg}`); }
-function begin(name) { step = name; say(name); }
 
 // ---------------------------------------------------------------------------
 // 1. A real browser: headless Chromium driven by playwright-core.
@@ -422,28 +419,4 @@ const CHECKS = {
   'curl-events-head': curlEventsHead, eventsource,
 };
 
-const check = process.argv[2];
-if (!CHECKS[check]) {
-  console.error(`usage: node run.mjs <${Object.keys(CHECKS).join('|')}>`);
-  process.exit(2);
-}
-for (const v of ['SSE_SERVER_BIN', 'SSE_E2E_WWW', 'SSE_E2E_ARTIFACTS', 'SSE_E2E_TMP']) {
-  if (!process.env[v]) { console.error(`${v} is not set (run tests/e2e.sh)`); process.exit(2); }
-}
-if (!fs.existsSync(BIN)) { console.log(`FAIL ${check}: no server binary at ${BIN}`); process.exit(1); }
-
-let failure = null;
-const started = performance.now();
-try {
-  await CHECKS[check]();
-} catch (e) {
-  failure = e instanceof CheckError ? e.message : (e.stack || String(e));
-}
-await runCleanups();
-const ms = (performance.now() - started).toFixed(0);
-if (failure) {
-  console.log(`FAIL ${check}: ${step}: ${failure}`);
-  process.exit(1);
-}
-console.log(`PASS ${check} (${ms} ms)`);
-process.exit(0);
+await runCheck('run.mjs', CHECKS);
