@@ -177,8 +177,8 @@ fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 ticks() {
     local total=0 pid t
     for pid in "$1" $(pgrep -P "$1" || true); do
-        t=$(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')
-        total=$((total + t))
+        t=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+        total=$((total + ${t:-0}))
     done
     echo "$total"
 }
@@ -292,6 +292,7 @@ stop_server() {
 load() {
     local name=$1 secs=$2
     shift 2
+    rm -f "$tmp/$name.pid" "$tmp/$name.times" # a retried test's name is the same
     (
         timeout -k 5 "$((${secs%.*} + 60))" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
         echo $! >"$tmp/$name.pid"
