@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks sse-server side by side with the original Node demo (and, for
-# the static page, nginx with one worker). See BENCHMARKS.md for the method.
+# the static page, nginx with one worker; for fan-out, nginx with nchan). See
+# BENCHMARKS.md for the method.
 #
 #   bench/run.sh                 3 runs of every test, medians reported
 #   BENCH_RUNS=5 bench/run.sh    more runs
 #   BENCH_QUICK=1 bench/run.sh   1 run, shorter durations (to check the script)
-#   BENCH_TESTS=eps bench/run.sh only some of the tests: c10k, eps, static
+#   BENCH_TESTS=eps bench/run.sh only some of the tests: c10k, eps, static,
+#                                fanout
 #   BENCH_REV=HEAD bench/run.sh  measure a commit (a clean export), not the
 #                                working tree
 #
@@ -29,18 +31,27 @@ if [[ $QUICK == 1 ]]; then
     C10K_SECS=8  # 10,000 streams at 2500 ms: RSS and lateness
     EPS_SECS=3   # 1,000 streams at 1 ms: events/s
     WRK_SECS=3   # static GET /
+    FANOUT_LAT_SECS=5 FANOUT_STEP_SECS=3 FANOUT_BISECT=1 FANOUT_BUDGET=60
 else
     RUNS=${BENCH_RUNS:-3}
     C10K_SECS=17 # 2 s of connects at 5,000/s, then ~15 s of events
     EPS_SECS=10
     WRK_SECS=10
+    # fanout: 10 publishes/s for the latency; steps of the rate for the
+    # highest sustained one, within a budget of seconds per server and run.
+    FANOUT_LAT_SECS=10 FANOUT_STEP_SECS=5 FANOUT_BISECT=2 FANOUT_BUDGET=150
 fi
-TESTS=${BENCH_TESTS:-c10k eps static}
+TESTS=${BENCH_TESTS:-c10k eps static fanout}
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_RUNS must be a positive integer" >&2; exit 2; }
 STREAMS=10000
 EPS_STREAMS=1000
 SETTLE_SECS=3 # after all 10,000 are open, so each stream has sent an event
-LIMIT_SECS=${BENCH_LIMIT_SECS:-900} # the whole script, whatever happens
+FANOUT_SUBS=10000
+FANOUT_DRAIN=3     # seconds a step may take after publishing to deliver all
+FANOUT_MAX_STEPS=12
+LIMIT_SECS=900 # the whole script, whatever happens
+[[ " $TESTS " == *" fanout "* ]] && LIMIT_SECS=$((LIMIT_SECS + RUNS * 2 * (FANOUT_BUDGET + 60)))
+LIMIT_SECS=${BENCH_LIMIT_SECS:-$LIMIT_SECS}
 DISTURBED_CORES=${BENCH_DISTURBED:-0.1} # see other_cpu
 OUT=${BENCH_OUT:-$REPO/target/bench}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
@@ -93,6 +104,8 @@ PIDS+=($!)
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx)
+NCHAN_SO=/usr/lib/nginx/modules/ngx_nchan_module.so
+[[ " $TESTS " != *" fanout "* || -f $NCHAN_SO ]] || need+=(libnginx-mod-nchan)
 if ((${#need[@]})); then
     sudo=()
     [[ $(id -u) == 0 ]] || sudo=(sudo)
@@ -164,8 +177,8 @@ fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 ticks() {
     local total=0 pid t
     for pid in "$1" $(pgrep -P "$1" || true); do
-        t=$(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')
-        total=$((total + t))
+        t=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+        total=$((total + ${t:-0}))
     done
     echo "$total"
 }
@@ -185,6 +198,31 @@ start_server() {
     case $kind in
     sse | sse-1ms)
         "$BIN/sse-server" --port "$PORT" --www "$SRC/www" >"$log.out" 2>"$log.err" &
+        ;;
+    sse-pub) # fan-out: 20,000 log lines per step at info
+        "$BIN/sse-server" --port "$PORT" --www "$SRC/www" --log-level warn >"$log.out" 2>"$log.err" &
+        ;;
+    nchan)
+        mkdir -p "$tmp/nginx-temp"
+        cat >"$log.conf" <<EOF
+load_module $NCHAN_SO;
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+pid $log.pid;
+error_log $log.err warn;
+events { worker_connections $((NOFILE - 100)); }
+http {
+    access_log off;
+    keepalive_requests 1000000000; # the publisher's one connection
+    client_body_temp_path $tmp/nginx-temp/body;
+    server {
+        listen 127.0.0.1:$PORT;
+        location ~ ^/sub/([A-Za-z0-9._-]+)\$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
+        location ~ ^/pub/([A-Za-z0-9._-]+)\$ { nchan_publisher http; nchan_channel_id \$1; }
+    }
+}
+EOF
+        "$NGINX" -c "$log.conf" -g 'daemon off;' >"$log.out" 2>"$log.stderr" &
         ;;
     node | node-1ms)
         (cd "$tmp/$kind" && PORT=$PORT exec node server.js) >"$log.out" 2>"$log.err" &
@@ -241,7 +279,7 @@ stop_server() {
     case $3 in
     sse*) n=$(grep -cE '(WARN|ERROR)' "$log.err" || true) ;;
     node*) n=$(grep -c . "$log.err" || true) ;;
-    nginx) n=$(grep -cvE '\[notice\]' "$log.err" || true) ;;
+    nginx | nchan) n=$(grep -cvE '\[notice\]' "$log.err" || true) ;;
     esac
     sample "$1" "$2" "$3" log_warnings "${n:-0}"
     if ((${n:-0} > 0)); then
@@ -254,6 +292,7 @@ stop_server() {
 load() {
     local name=$1 secs=$2
     shift 2
+    rm -f "$tmp/$name.pid" "$tmp/$name.times" # a retried test's name is the same
     (
         timeout -k 5 "$((${secs%.*} + 60))" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
         echo $! >"$tmp/$name.pid"
@@ -275,7 +314,8 @@ wait_load() {
     wait "$LOAD_PID" || rc=$?
     forget "$LOAD_PID"
     forget "$LOAD_CHILD" # reaped by the subshell, which has ended
-    ((rc == 0)) || { cat "$tmp/$1.err" >&2; die "$1 failed (exit $rc)"; }
+    # Exit 1 of sse-bench --publish is a lost event: a finding, not a fault.
+    ((rc == 0 || (rc == 1 && ${LOAD_MAY_FAIL:-0} == 1))) || { cat "$tmp/$1.err" >&2; die "$1 failed (exit $rc)"; }
     # `times`, second line: the children's user and system time, "XmY.YYYs".
     LOAD_CPU=$(sed -n 2p "$tmp/$1.times" | awk '{
         s = 0
@@ -291,6 +331,7 @@ other_cpu() {
     local other
     other=$(awk -v t="$4" -v h="$CLK_TCK" -v l="$5" 'BEGIN { o = t / h - l; printf "%.2f", o < 0 ? 0 : o }')
     sample "$1" "$2" "$3" other_cpu_s "$other"
+    OTHER_CPU=$other
     DISTURBED=$(awk -v o="$other" -v w="$M_WALL" -v f="$DISTURBED_CORES" 'BEGIN { print (o > f * w) ? 1 : 0 }')
 }
 
@@ -422,6 +463,116 @@ test_static() {
     log "run $run static $kind: $rps req/s, server CPU $(secs $M_SERVER_TICKS) s, wrk CPU $M_BENCH_CPU s"
 }
 
+# Fan-out: 10,000 subscribers on one channel, one publisher (sse-bench
+# --publish), sse-server (kind sse-pub) or nginx with nchan (kind nchan).
+# First 10 publishes/s: latency, and the RSS with the subscribers open; then
+# steps of the publish rate for the highest one sustained. Memory and
+# descriptors are the worker's for nginx; CPU is the whole server's.
+
+# fanout_run RUN RATE SECS CHANNEL NAME TEST: one sse-bench --publish run,
+# measured; sets F_OPEN (connections the server held once all were open)
+# and F_RSS (its RSS 2 s later, KiB), and the CPU from then to the end
+# (subscribers all open: settling, publishing, draining): F_SERVER_S,
+# F_BENCH_S over F_WALL seconds; F_OK (fanout_ok).
+fanout_run() {
+    local run=$1 rate=$2 secs=$3 channel=$4 name=$5 test=$6 i s1 b1 t1 paths=()
+    [[ $FANOUT_KIND == nchan ]] && paths=(--publish-path "/pub/$channel" --subscribe-path "/sub/$channel")
+    measure_start
+    load "$name" "$secs" "$BIN/sse-bench" --publish "$channel" "${paths[@]}" -c "$FANOUT_SUBS" \
+        --connect-rate 5000 --sources 4 --rate "$rate" --duration "$secs" --drain "$FANOUT_DRAIN" --port "$PORT"
+    for ((i = 0; i < 100; i++)); do
+        F_OPEN=$(($(fds "$FANOUT_MEM_PID") - FANOUT_FD0))
+        ((F_OPEN >= FANOUT_SUBS)) && break
+        sleep 0.1
+    done
+    s1=$(ticks "$SERVER_PID")
+    b1=$(ticks "$LOAD_CHILD") # timeout(1) and sse-bench, its child
+    t1=$(now)
+    sleep 2
+    F_RSS=$(rss_kib "$FANOUT_MEM_PID")
+    LOAD_MAY_FAIL=1 measure_end "$run" "$test" "$FANOUT_KIND" "$name"
+    ((DISTURBED)) && FANOUT_DISTURBED=1
+    F_SERVER_S=$(secs $((M_C0 + M_SERVER_TICKS - s1)))
+    F_BENCH_S=$(awk -v a="$M_BENCH_CPU" -v b="$b1" -v h="$CLK_TCK" 'BEGIN { printf "%.2f", a - b / h }')
+    F_WALL=$(awk -v t0="$M_T0" -v w="$M_WALL" -v t1="$t1" 'BEGIN { printf "%.3f", t0 + w - t1 }')
+    # 1 when nothing was lost, repeated or failed, and the rate was kept:
+    # published ≥ 95 % of rate × secs, delivered at ≥ 95 % of rate ×
+    # subscribers per second (so the drain after publishing was short).
+    F_OK=$(python3 -c 'import json,sys; j = json.load(open(sys.argv[1])); r, d, n = map(float, sys.argv[2:5])
+bad = sum(j[k] for k in ("gaps", "repeats", "failed", "errors", "early_closes", "publish_errors"))
+print(int(bad == 0 and j["connected"] == n and j["published"] >= 0.95 * r * d and j["deliveries_per_sec"] >= 0.95 * r * n))' \
+        "$tmp/$name.out" "$rate" "$secs" "$FANOUT_SUBS")
+    local k prefix=
+    [[ $test == fanout_step ]] && prefix="r$rate."
+    for k in published delivered deliveries_per_sec publish_latency_p50_ms publish_latency_p99_ms \
+        publish_latency_max_ms gaps repeats errors early_closes connected failed; do
+        sample "$run" "$test" "$FANOUT_KIND" "$prefix$k" "$(json "$tmp/$name.out" "$k")"
+    done
+    sample "$run" "$test" "$FANOUT_KIND" "${prefix}ok" "$F_OK"
+    sample "$run" "$test" "$FANOUT_KIND" "${prefix}pub_server_cpu_s" "$F_SERVER_S"
+    sample "$run" "$test" "$FANOUT_KIND" "${prefix}pub_bench_cpu_s" "$F_BENCH_S"
+    sample "$run" "$test" "$FANOUT_KIND" "${prefix}pub_wall_s" "$F_WALL"
+    sample "$run" "$test" "$FANOUT_KIND" "${prefix}wall_s" "$M_WALL"
+    sample "$run" "$test" "$FANOUT_KIND" "${prefix}other_s" "$OTHER_CPU"
+    log "run $run fanout $FANOUT_KIND at $rate/s: $( ((F_OK)) && echo sustained || echo NOT sustained)," \
+        "$(json "$tmp/$name.out" deliveries_per_sec) deliveries/s, p99 $(json "$tmp/$name.out" publish_latency_p99_ms) ms," \
+        "missed $(json "$tmp/$name.out" gaps); CPU once all were open: server $F_SERVER_S s, sse-bench $F_BENCH_S s in $F_WALL s"
+}
+
+test_fanout() {
+    local run=$1 kind=$2 test=fanout i
+    FANOUT_KIND=$kind FANOUT_DISTURBED=0
+    start_server "$kind"
+    FANOUT_MEM_PID=$SERVER_PID
+    [[ $kind == nchan ]] && FANOUT_MEM_PID=$(pgrep -P "$SERVER_PID" | head -1)
+    [[ -n $FANOUT_MEM_PID ]] || die "no nginx worker"
+    local idle per
+    idle=$(rss_kib "$FANOUT_MEM_PID")
+    FANOUT_FD0=$(fds "$FANOUT_MEM_PID")
+    fanout_run "$run" 10 "$FANOUT_LAT_SECS" "lat$run" "fanout.$run.$kind.lat" fanout
+    sample "$run" fanout "$kind" rss_idle_kib "$idle"
+    sample "$run" fanout "$kind" rss_open_kib "$F_RSS"
+    sample "$run" fanout "$kind" open_at_rss "$F_OPEN"
+    per=$(((F_RSS - idle) * 1024 / FANOUT_SUBS))
+    sample "$run" fanout "$kind" per_subscriber_bytes "$per"
+    # The rate: doubled from 10 while sustained (halved while not, down to
+    # 1), then FANOUT_BISECT geometric bisections of the last bracket; at
+    # most FANOUT_MAX_STEPS steps and FANOUT_BUDGET seconds.
+    local lo=0 hi=0 rate steps=0 bisections=0 t0=$SECONDS
+    ((F_OK)) && lo=10 || hi=10
+    declare -A dps=([10]=$(json "$tmp/fanout.$run.$kind.lat.out" deliveries_per_sec))
+    while ((steps < FANOUT_MAX_STEPS && SECONDS - t0 < FANOUT_BUDGET)); do
+        if ((hi == 0)); then
+            rate=$((lo * 2))
+        elif ((lo == 0)); then
+            ((hi > 1)) || break
+            rate=$((hi / 2))
+        else
+            ((bisections < FANOUT_BISECT)) || break
+            rate=$(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%d", sqrt(a * b) + 0.5 }')
+            ((rate > lo && rate < hi)) || break
+            bisections=$((bisections + 1))
+        fi
+        # The last step's subscribers gone first (15 s at most).
+        for ((i = 0; i < 75; i++)); do
+            (($(fds "$FANOUT_MEM_PID") <= FANOUT_FD0 + 8)) && break
+            sleep 0.2
+        done
+        fanout_run "$run" "$rate" "$FANOUT_STEP_SECS" "r$run-$rate" "fanout.$run.$kind.r$rate" fanout_step
+        dps[$rate]=$(json "$tmp/fanout.$run.$kind.r$rate.out" deliveries_per_sec)
+        ((F_OK)) && lo=$rate || hi=$rate
+        steps=$((steps + 1))
+    done
+    sample "$run" fanout "$kind" max_rate "$lo"
+    sample "$run" fanout "$kind" first_unsustained_rate "$hi"
+    sample "$run" fanout "$kind" max_rate_deliveries_per_sec "${dps[$lo]:-0}"
+    sample "$run" fanout "$kind" steps "$steps"
+    DISTURBED=$FANOUT_DISTURBED
+    stop_server "$run" "$test" "$kind"
+    log "run $run fanout $kind: highest sustained rate $lo/s (${dps[$lo]:-0} deliveries/s), not $hi/s," \
+        "RSS per subscriber $per B (idle ${idle} KiB)"
+}
+
 # ---------------------------------------------------------------- machine --
 meta started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta quick "$QUICK"
@@ -436,12 +587,14 @@ meta rustc "$(rustc --version)"
 meta node "$(node --version)"
 meta nginx "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 meta wrk "$(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }')"
+meta nchan "$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo none)"
 meta nofile "$NOFILE"
 meta loadavg_at_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta commit "$COMMIT"
 meta src_dirty_files "$DIRTY"
 meta disturbed_cores "$DISTURBED_CORES"
 meta durations "c10k ${C10K_SECS}s, eps ${EPS_SECS}s, wrk ${WRK_SECS}s"
+meta fanout "subscribers $FANOUT_SUBS, latency ${FANOUT_LAT_SECS}s at 10/s, steps ${FANOUT_STEP_SECS}s + drain ${FANOUT_DRAIN}s, bisections $FANOUT_BISECT, budget ${FANOUT_BUDGET}s"
 
 # Binary sizes: a stripped copy of each (Debian's node and nginx are already
 # stripped; stripping them again changes nothing).
@@ -505,6 +658,7 @@ for ((run = 1; run <= RUNS; run++)); do
         c10k) for k in sse node; do measure c10k "$run" $k; done ;;
         eps) for k in sse-1ms node-1ms; do measure eps "$run" $k; done ;;
         static) for k in sse node nginx; do measure static "$run" $k; done ;;
+        fanout) for k in sse-pub nchan; do measure fanout "$run" $k; done ;;
         *) die "unknown test $t in BENCH_TESTS" ;;
         esac
     done

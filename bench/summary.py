@@ -106,6 +106,8 @@ if disturbed:
     out("")
     out(f"**Warning: other work used more than {limit:g} of a core during " + ", ".join(disturbed) +
         " (kept after retries); those numbers are not clean.**")
+# The tables of c10k, eps and static, dropped below when none of them ran.
+classic_from = len(lines)
 out("")
 out("| measure | sse-server | Node demo | nginx, 1 worker | sse-server ÷ Node | sse-server ÷ nginx | target | |")
 out("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
@@ -219,6 +221,113 @@ for test, servers in (("c10k", ("sse", "node")), ("eps", ("sse-1ms", "node-1ms")
         per_item = statistics.median(per) if per else None
         out(f"| {test} | {server} | {fmt(cpu, 2)} | {fmt(100 * cpu / wall, 0)} % | {fmt(per_item, 1)} | {fmt(bench, 2)} | "
             f"{fmt(100 * bench / wall, 0)} % | {fmt(other, 2)} | {fmt(wall, 1)} |")
+
+# Fan-out (fanout): sse-server (sse-pub) and nginx with nchan, 10,000
+# subscribers on one channel.
+def fanout_tables():
+    kinds = ("sse-pub", "nchan")
+    if not any(t == "fanout" for t, _, _ in values):
+        return
+    n_subs = 10000
+    dps = {k: med("fanout", k, "max_rate_deliveries_per_sec") for k in kinds}
+    rate = {k: med("fanout", k, "max_rate") for k in kinds}
+    p99 = {k: med("fanout", k, "publish_latency_p99_ms") for k in kinds}
+    per = {k: med("fanout", k, "per_subscriber_bytes") for k in kinds}
+    idle_f = {k: med("fanout", k, "rss_idle_kib") for k in kinds}
+    s, n = "sse-pub", "nchan"
+    out("")
+    out(f"Fan-out: {n_subs:,} subscribers on one channel, one publisher (sse-bench --publish); "
+        "nchan is nginx with one worker (its worker's memory).")
+    out("")
+    out("| measure | sse-server | nginx + nchan | sse-server ÷ nchan | target | |")
+    out("| --- | ---: | ---: | ---: | --- | --- |")
+    out(f"| deliveries/s at the highest sustained publish rate | {fmt(dps[s])} | {fmt(dps[n])} | "
+        f"{fmt(ratio(dps[s], dps[n]), 2)} | ahead of nchan's | {met((dps[s] or 0) > (dps[n] or 0), dps[s], dps[n])} |")
+    out(f"| highest sustained publish rate, publishes/s | {fmt(rate[s], 0)} | {fmt(rate[n], 0)} | "
+        f"{fmt(ratio(rate[s], rate[n]), 2)} | | |")
+    out(f"| p99 publish-to-delivery at 10 publishes/s, ms | {fmt(p99[s], 3)} | {fmt(p99[n], 3)} | "
+        f"{fmt(ratio(p99[s], p99[n]), 3)} | ≤ 5 ms | {met(p99[s] is not None and p99[s] <= 5.0, p99[s])} |")
+    out(f"| RSS per subscriber, bytes | {fmt(per[s], 0)} | {fmt(per[n], 0)} | {fmt(ratio(per[s], per[n]), 3)} | "
+        f"≤ nchan's ÷ 10 | {met(per[s] is not None and per[n] is not None and per[s] * 10 <= per[n], per[s], per[n])} |")
+    out(f"| idle RSS, MiB | {fmt(idle_f[s] and idle_f[s] / 1024, 2)} | {fmt(idle_f[n] and idle_f[n] / 1024, 2)} | | | |")
+    out("")
+    out("Per run (run 1 / run 2 / ...); \"10/s\" is the first run, at 10 publishes/s:")
+    out("")
+    out("| server | value | runs | median |")
+    out("| --- | --- | --- | ---: |")
+    for k in kinds:
+        for key, label, digits in (
+            ("max_rate", "highest sustained publish rate, /s", 0),
+            ("first_unsustained_rate", "lowest rate not sustained, /s (0: none found)", 0),
+            ("max_rate_deliveries_per_sec", "deliveries/s at that rate", 0),
+            ("steps", "rate steps after the 10/s run", 0),
+            ("ok", "10/s sustained (1 yes)", 0),
+            ("publish_latency_p50_ms", "10/s: latency p50, ms", 3),
+            ("publish_latency_p99_ms", "10/s: latency p99, ms", 3),
+            ("publish_latency_max_ms", "10/s: latency max, ms", 3),
+            ("published", "10/s: publishes accepted", 0),
+            ("gaps", "10/s: deliveries missed", 0),
+            ("repeats", "10/s: repeats", 0),
+            ("connected", "10/s: subscribers connected", 0),
+            ("open_at_rss", "connections open when RSS was read", 0),
+            ("rss_open_kib", "RSS with the subscribers open, MiB", 2),
+            ("per_subscriber_bytes", "RSS per subscriber, bytes", 0),
+            ("log_warnings", "warning/error lines in its log", 0),
+        ):
+            vs = runs("fanout", k, key)
+            scale = 1 / 1024 if key == "rss_open_kib" else 1
+            if vs:
+                out(f"| {k} | {label} | {' / '.join(fmt(v * scale, digits) for v in vs)} | "
+                    f"{fmt(statistics.median(vs) * scale, digits)} |")
+    out("")
+    out("Every step, in the order tried (ok: nothing lost or repeated, the rate kept). CPU is counted from the "
+        "moment every subscriber was open to the end of the step (settling, publishing, draining): as a share of "
+        "one core over that time, and per delivery.")
+    out("")
+    out("| server | run | publishes/s | ok | deliveries/s | p99 latency, ms | deliveries missed | server CPU | "
+        "server µs per delivery | sse-bench CPU | sse-bench µs per delivery | rest of the machine |")
+    out("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for k in kinds:
+        # run -> step (the rate, as text) -> field -> value; the 10/s run
+        # is the first step.
+        by_run = defaultdict(dict)
+        for r in rows:
+            if r["server"] != k:
+                continue
+            if r["test"] == "fanout_step" and r["key"].startswith("r"):
+                step, _, field = r["key"][1:].partition(".")
+                by_run[r["run"]].setdefault(step, {})[field] = r["value"]
+            elif r["test"] == "fanout":
+                by_run[r["run"]].setdefault("10", {})[r["key"]] = r["value"]
+        for run_no in sorted(by_run):
+            steps = by_run[run_no]
+            for step in ["10"] + [s for s in steps if s != "10"]:
+                f = steps.get(step, {})
+                wall, delivered = f.get("pub_wall_s"), f.get("delivered")
+
+                def share(c):
+                    return f"{fmt(100 * c / wall, 0)} %" if c is not None and wall else "–"
+
+                def per_delivery(c):
+                    return fmt(c / delivered * 1e6, 1) if c is not None and delivered else "–"
+
+                def rest(f):
+                    other, w = f.get("other_s"), f.get("wall_s")
+                    if other is None or not w:
+                        return "–"
+                    flag = " **disturbed**" if other > limit * w else ""
+                    return f"{fmt(100 * other / w, 0)} %{flag}"
+
+                ok = f.get("ok")
+                out(f"| {k} | {run_no} | {step} | {'yes' if ok else 'no' if ok is not None else '–'} | "
+                    f"{fmt(f.get('deliveries_per_sec'))} | {fmt(f.get('publish_latency_p99_ms'), 3)} | "
+                    f"{fmt(f.get('gaps'), 0)} | {share(f.get('pub_server_cpu_s'))} | "
+                    f"{per_delivery(f.get('pub_server_cpu_s'))} | {share(f.get('pub_bench_cpu_s'))} | "
+                    f"{per_delivery(f.get('pub_bench_cpu_s'))} | {rest(f)} |")
+
+if not any(t in ("c10k", "eps", "static") for t, _, _ in values):
+    del lines[classic_from:]
+fanout_tables()
 
 table = "\n".join(lines) + "\n"
 sys.stdout.write(table)

@@ -237,3 +237,121 @@ fn session_exit_codes() {
         assert!(out.stderr.contains("Usage: sse-bench"), "{args:?}");
     }
 }
+
+#[test]
+fn publish_mode_delivers_every_event_to_every_subscriber() {
+    let server = Server::start(&["--log-level", "warn"]);
+    let publish = |args: &[&str]| run(bench(&server).arg("--publish").args(args), LIMIT);
+    let out = publish(&["news", "-c", "20", "--rate", "50", "--duration", "1"]);
+    assert!(out.status.success(), "sse-bench failed:\n{}", out.stderr);
+    let json = out.stdout.trim_end();
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    let n = |key| json_number(json, key);
+    let context = format!("{json}\n{}", out.stderr);
+    // 50 publishes/s for 1 s: 50, each to all 20 subscribers, once.
+    assert_eq!((n("connected"), n("failed"), n("published"), n("publish_errors")), (20.0, 0.0, 50.0, 0.0), "{context}");
+    assert_eq!((n("delivered"), n("events"), n("gaps"), n("repeats")), (1000.0, 1000.0, 0.0, 0.0), "{context}");
+    assert!(n("deliveries_per_sec") > 500.0, "{context}");
+    let (p50, p99, max) = (n("publish_latency_p50_ms"), n("publish_latency_p99_ms"), n("publish_latency_max_ms"));
+    assert!(0.0 < max && p50 <= p99 && p99 <= max && max < 5000.0, "{context}");
+    // The load run's fields are there, with their meaning.
+    assert_eq!((n("early_closes"), n("errors"), n("lateness_samples")), (0.0, 0.0, 0.0), "{context}");
+    assert!(json.ends_with(&format!("\"publish_latency_max_ms\":{max:.3}}}")), "{json}");
+    assert!(out.stderr.contains("published: 50 (0 errors); delivered: 1000 of 1000"), "{}", out.stderr);
+}
+
+#[test]
+fn publish_mode_exits_1_when_events_are_lost_or_refused() {
+    let server = Server::start(&["--log-level", "warn"]);
+    let publish = |args: &[&str]| run(bench(&server).arg("--publish").args(args), LIMIT);
+    // 5 subscribers, 10 publishes.
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let common = ["-c", "5", "--rate", "20", "--duration", "0.5", "--drain", "0.5"];
+        extra.iter().chain(&common).copied().collect()
+    };
+    // Streams the server closes after one event of its own: every publish
+    // is missed by every subscriber.
+    let out = publish(&with(&["lost", "--subscribe-path", "/events?count=1&interval=10"]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let n = |key| json_number(&out.stdout, key);
+    assert_eq!((n("connected"), n("early_closes"), n("published")), (5.0, 5.0, 10.0), "{}", out.stdout);
+    assert_eq!((n("delivered"), n("gaps")), (0.0, 50.0), "{}", out.stdout);
+    assert!(out.stderr.contains("sse-bench: 50 deliveries missed"), "{}", out.stderr);
+    // Subscribed to another channel: nothing comes, and nothing closes.
+    let out = publish(&with(&["one", "--subscribe-path", "/channels/other"]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!((json_number(&out.stdout, "gaps"), json_number(&out.stdout, "early_closes")), (50.0, 0.0));
+    // Publishes refused (a POST of a file is 405): none published.
+    let out = publish(&with(&["x", "--publish-path", "/index.html"]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!((json_number(&out.stdout, "published"), json_number(&out.stdout, "publish_errors")), (0.0, 10.0));
+    assert!(out.stderr.contains("publishes refused"), "{}", out.stderr);
+}
+
+/// A pub/sub server of our own in nchan's manner, for one subscriber:
+/// ids `TIME:N` (no number sse-bench could order by), publishes answered
+/// `201` with a chunked body; publish number `twice`, if any, is sent to the
+/// subscriber twice. It serves `publishes` publishes, then waits for the
+/// bench to close.
+fn nchan_like(listener: TcpListener, publishes: usize, twice: Option<usize>) -> std::thread::JoinHandle<()> {
+    use std::io::BufRead;
+    std::thread::spawn(move || {
+        let mut conns: Vec<_> = (0..2).map(|_| listener.accept().expect("accept").0).collect();
+        // The subscriber has sent its request; the publisher waits for it.
+        let mut first = [0; 4];
+        let sub = (0..200)
+            .map(|i| i % 2)
+            .find(|&i| {
+                conns[i].set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+                conns[i].peek(&mut first).is_ok_and(|n| n > 0)
+            })
+            .expect("a request");
+        let mut subscriber = conns.remove(sub);
+        let publisher = conns.remove(0);
+        subscriber
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\r\n: hi\n\n")
+            .unwrap();
+        publisher.set_read_timeout(Some(WAIT)).expect("timeout");
+        let mut answers = publisher.try_clone().expect("clone");
+        let mut requests = std::io::BufReader::new(publisher);
+        for i in 1..=publishes {
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                requests.read_line(&mut line).expect("a request line");
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().expect("a length");
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            requests.read_exact(&mut body).expect("the content");
+            let event = format!("id: 1796215409:{i}\ndata: {}\n\n", String::from_utf8(body).unwrap());
+            let times = if twice == Some(i) { 2 } else { 1 };
+            subscriber.write_all(event.repeat(times).as_bytes()).unwrap();
+            let answer =
+                "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n13\r\nqueued messages: 1\n\r\n0\r\n\r\n";
+            answers.write_all(answer.as_bytes()).unwrap();
+        }
+        let _ = requests.read_to_end(&mut Vec::new());
+    })
+}
+
+#[test]
+fn publish_mode_orders_by_its_stamps_whatever_the_ids() {
+    for twice in [None, Some(3)] {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port().to_string();
+        let server = nchan_like(listener, 10, twice);
+        let mut c = Command::new(BENCH);
+        c.args(["--publish", "ch", "--publish-path", "/pub/ch", "--subscribe-path", "/sub/ch", "--port", &port]);
+        let out = run(c.args(["-c", "1", "--rate", "20", "--duration", "0.5"]), LIMIT);
+        server.join().expect("the test server");
+        let n = |key| json_number(&out.stdout, key);
+        assert_eq!((n("published"), n("delivered"), n("gaps")), (10.0, 10.0, 0.0), "{}", out.stderr);
+        assert_eq!(n("repeats"), if twice.is_some() { 1.0 } else { 0.0 }, "{}", out.stdout);
+        assert_eq!(out.status.code(), Some(if twice.is_some() { 1 } else { 0 }), "{}", out.stderr);
+    }
+}

@@ -102,9 +102,14 @@ pub struct Conn {
 
 impl Conn {
     /// A connection whose connect() was called at `started`, registered for
-    /// reading and writing under `token`.
-    pub fn new(stream: TcpStream, token: Token, started: Instant) -> Conn {
-        Conn { stream, token, state: State::Connecting, started, head: Vec::new(), events: sse::Reader::new() }
+    /// reading and writing under `token`; `events` reads its body.
+    pub fn new(stream: TcpStream, token: Token, started: Instant, events: sse::Reader) -> Conn {
+        Conn { stream, token, state: State::Connecting, started, head: Vec::new(), events }
+    }
+
+    /// Stamped events delivered to this stream (`--publish`).
+    pub fn delivered(&self) -> u64 {
+        self.events.delivered()
     }
 
     /// The number of the last event this stream received, if any.

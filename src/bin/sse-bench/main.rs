@@ -27,6 +27,9 @@
 //! Progress goes to stderr each second; at the end a summary goes to stderr
 //! and one JSON line to stdout.
 //!
+//! `--publish CHANNEL` (`publish`) measures fan-out: subscribers on one
+//! channel, one publisher of stamped events, and what each subscriber gets.
+//!
 //! `--session` is another mode altogether (`session`): one `EventSource`
 //! on one stream, reconnections included, whose outcome is printed as the
 //! JSON of a scenario's `/expected`.
@@ -38,6 +41,7 @@ mod conn;
 mod hist;
 mod net;
 mod opts;
+mod publish;
 mod response;
 mod session;
 mod sse;
@@ -65,13 +69,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match bench::run(&opts) {
+    let result = match &opts.publish {
+        Some(p) => publish::run(&opts, p),
+        None => bench::run(&opts),
+    };
+    match result {
         Ok((stats, duration)) => {
             let secs = duration.as_secs_f64();
             eprintln!("{}", stats.summary(secs));
             println!("{}", stats.json(secs));
             // Scripts can tell a run that did not measure what was asked.
-            if stats.connected == 0 || stats.failed > 0 {
+            if opts.publish.is_some() {
+                if let Some(fault) = publish::fault(&stats) {
+                    eprintln!("sse-bench: {fault}");
+                    return ExitCode::from(1);
+                }
+            } else if stats.connected == 0 || stats.failed > 0 {
                 eprintln!("sse-bench: {} of {} streams failed", stats.failed, opts.connections);
                 return ExitCode::from(1);
             }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub const USAGE: &str = "\
 Usage: sse-bench [OPTIONS]
+       sse-bench --publish CHANNEL [PUBLISH OPTIONS]
        sse-bench --session --path PATH [SESSION OPTIONS]
 
 Opens many Server-Sent Events streams to one server, paced, and measures
@@ -37,6 +38,28 @@ is printed either way), 2 for a bad option. Streams that end after the
 path's count= are counted as completed; others the server ends are early
 closes. Lateness needs at least two events per stream (lateness_samples).
 
+Publish mode: --publish CHANNEL measures fan-out. N subscribers open
+GET SUBSCRIBE-PATH (paced by --connect-rate); once all are open, one
+keep-alive publisher POSTs --rate stamped events per second ('seq=S us=T')
+to PUBLISH-PATH for --duration seconds, then the run waits up to --drain
+seconds for every subscriber to have every event. Each subscriber checks
+it gets every event once, in order (the stamped number; ids when it has
+them), and the publish-to-delivery time.
+      --publish CHANNEL      the channel (1 to 256 letters, digits, . _ - ~)
+  -c, --connections N        subscribers (default 100)
+      --rate R               publishes per second (default 10)
+      --connect-rate R       subscriber connects per second (default 1000)
+      --path-prefix P        both paths are P + CHANNEL (default /channels/)
+      --publish-path PATH    the POST target, e.g. /pub/CHANNEL for nchan
+      --subscribe-path PATH  the stream, e.g. /sub/CHANNEL for nchan
+      --publish-header 'N: V'  a field of each publish (repeatable)
+      --drain SECS           wait for deliveries after publishing (default 5)
+      --duration SECS, --host, --port, --sources, --header  as above
+JSON adds published, publish_errors, delivered, deliveries_per_sec,
+publish_latency_p50_ms, _p99_ms, _max_ms; gaps are deliveries missed.
+Exit code 1 when a subscriber failed to connect, a delivery was missed or
+repeated, or a publish failed.
+
 Session mode: --session is one EventSource (WHATWG HTML 9.2.3) on PATH,
 reconnections included, and prints on stdout the JSON that the scenario's
 /expected prints for the same outcome (events, retry, end, connections).
@@ -59,6 +82,8 @@ pub const MAX_DURATION_SECS: f64 = 1_000_000.0;
 /// The server's own bound on `interval`.
 pub const MAX_INTERVAL_MS: u64 = 3_600_000;
 pub const DEFAULT_INTERVAL_MS: u64 = 2_500;
+/// Connects, or publishes, per second at most.
+pub const MAX_RATE: f64 = 1_000_000.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -74,6 +99,9 @@ pub struct Options {
     /// events are complete, not closed early.
     pub count: Option<u64>,
     pub headers: Vec<String>,
+    /// `--publish`: the publisher (then `rate` is the connect rate and
+    /// `path` the subscribe path).
+    pub publish: Option<crate::publish::opts::Publish>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +123,9 @@ where
     if args.iter().any(|a| a == "--session") {
         return crate::session::opts::parse(args);
     }
+    if args.iter().any(|a| a.to_str().is_some_and(|a| a == "--publish" || a.starts_with("--publish="))) {
+        return crate::publish::opts::parse(args);
+    }
     let mut parser = lexopt::Parser::from_args(args);
     let mut o = Options {
         connections: 100,
@@ -107,74 +138,109 @@ where
         interval_ms: 0, // 0: not given, decided below
         count: None,
         headers: Vec::new(),
+        publish: None,
     };
     let e = |e: lexopt::Error| e.to_string();
     while let Some(arg) = parser.next().map_err(e)? {
         match arg {
-            Short('c') | Long("connections") => {
-                o.connections = parser.value().map_err(e)?.parse().map_err(e)?;
-                if !(1..=MAX_CONNECTIONS).contains(&o.connections) {
-                    return Err(format!("--connections must be 1 to {MAX_CONNECTIONS}"));
-                }
-            }
-            Long("rate") => {
-                o.rate = parser.value().map_err(e)?.parse().map_err(e)?;
-                if !(o.rate.is_finite() && o.rate > 0.0) {
-                    return Err("--rate must be a number above 0".into());
-                }
-            }
-            Long("host") => {
-                let text: String = parser.value().map_err(e)?.parse().map_err(e)?;
-                o.host = parse_host(&text).ok_or_else(|| format!("--host must be an IP address, not {text:?}"))?;
-            }
-            Long("port") => {
-                o.port = parser.value().map_err(e)?.parse().map_err(e)?;
-                if o.port == 0 {
-                    return Err("--port must be 1 to 65535".into());
-                }
-            }
-            Long("path") => {
-                o.path = parse_path(parser.value().map_err(e)?.parse().map_err(e)?)?;
-            }
-            Long("duration") => {
-                let secs: f64 = parser.value().map_err(e)?.parse().map_err(e)?;
-                if !(secs > 0.0 && secs <= MAX_DURATION_SECS) {
-                    return Err(format!("--duration must be above 0 and at most {MAX_DURATION_SECS}"));
-                }
-                o.duration = Duration::from_secs_f64(secs);
-            }
-            Long("sources") => {
-                o.sources = parser.value().map_err(e)?.parse().map_err(e)?;
-                if !(1..=MAX_SOURCES).contains(&o.sources) {
-                    return Err(format!("--sources must be 1 to {MAX_SOURCES}"));
-                }
-            }
+            Short('c') | Long("connections") => o.connections = connections(&mut parser)?,
+            Long("rate") => o.rate = rate(&mut parser, "rate")?,
+            Long("host") => o.host = host(&mut parser)?,
+            Long("port") => o.port = port(&mut parser)?,
+            Long("path") => o.path = parse_path(value(&mut parser)?)?,
+            Long("duration") => o.duration = secs(&mut parser, "duration")?,
+            Long("sources") => o.sources = sources(&mut parser)?,
             Long("interval") => {
-                o.interval_ms = parser.value().map_err(e)?.parse().map_err(e)?;
+                o.interval_ms = value(&mut parser)?;
                 if !(1..=MAX_INTERVAL_MS).contains(&o.interval_ms) {
                     return Err(format!("--interval must be 1 to {MAX_INTERVAL_MS}"));
                 }
             }
-            Long("header") => {
-                let field: String = parser.value().map_err(e)?.parse().map_err(e)?;
-                if !is_header_field(&field) {
-                    return Err(format!("--header must be 'Name: value', not {field:?}"));
-                }
-                o.headers.push(field);
-            }
+            Long("header") => o.headers.push(header(&mut parser, "header")?),
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
             _ => return Err(arg.unexpected().to_string()),
         }
     }
-    if o.sources > 1 && !o.host.is_ipv4() {
-        return Err("--sources above 1 needs an IPv4 --host".into());
-    }
+    check_sources(&o)?;
     o.count = query_value(&o.path, "count=").filter(|&n| n >= 1);
     if o.interval_ms == 0 {
         o.interval_ms = query_interval(&o.path).unwrap_or(DEFAULT_INTERVAL_MS);
     }
     Ok(Command::Run(o))
+}
+
+/// The next value, parsed as a `T`.
+pub fn value<T>(parser: &mut lexopt::Parser) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    use lexopt::ValueExt;
+    let e = |e: lexopt::Error| e.to_string();
+    parser.value().map_err(e)?.parse().map_err(e)
+}
+
+pub fn connections(parser: &mut lexopt::Parser) -> Result<usize, String> {
+    let n = value(parser)?;
+    if !(1..=MAX_CONNECTIONS).contains(&n) {
+        return Err(format!("--connections must be 1 to {MAX_CONNECTIONS}"));
+    }
+    Ok(n)
+}
+
+/// A rate per second, `--NAME`.
+pub fn rate(parser: &mut lexopt::Parser, name: &str) -> Result<f64, String> {
+    let r: f64 = value(parser)?;
+    if !(r.is_finite() && r > 0.0 && r <= MAX_RATE) {
+        return Err(format!("--{name} must be a number above 0 and at most {MAX_RATE}"));
+    }
+    Ok(r)
+}
+
+pub fn host(parser: &mut lexopt::Parser) -> Result<IpAddr, String> {
+    let text: String = value(parser)?;
+    parse_host(&text).ok_or_else(|| format!("--host must be an IP address, not {text:?}"))
+}
+
+pub fn port(parser: &mut lexopt::Parser) -> Result<u16, String> {
+    match value(parser)? {
+        0 => Err("--port must be 1 to 65535".into()),
+        port => Ok(port),
+    }
+}
+
+/// Seconds above 0, `--NAME`.
+pub fn secs(parser: &mut lexopt::Parser, name: &str) -> Result<Duration, String> {
+    let secs: f64 = value(parser)?;
+    if !(secs > 0.0 && secs <= MAX_DURATION_SECS) {
+        return Err(format!("--{name} must be above 0 and at most {MAX_DURATION_SECS}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn sources(parser: &mut lexopt::Parser) -> Result<u32, String> {
+    let k = value(parser)?;
+    if !(1..=MAX_SOURCES).contains(&k) {
+        return Err(format!("--sources must be 1 to {MAX_SOURCES}"));
+    }
+    Ok(k)
+}
+
+/// A `Name: value` field, `--NAME`.
+pub fn header(parser: &mut lexopt::Parser, name: &str) -> Result<String, String> {
+    let field: String = value(parser)?;
+    if !is_header_field(&field) {
+        return Err(format!("--{name} must be 'Name: value', not {field:?}"));
+    }
+    Ok(field)
+}
+
+pub fn check_sources(o: &Options) -> Result<(), String> {
+    if o.sources > 1 && !o.host.is_ipv4() {
+        return Err("--sources above 1 needs an IPv4 --host".into());
+    }
+    Ok(())
 }
 
 /// A request target: it starts with `/` and has no space or control byte.

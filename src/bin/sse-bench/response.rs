@@ -63,6 +63,9 @@ pub struct Head<'a> {
     pub location: Option<&'a [u8]>,
     /// How the body ends, or why it cannot be read.
     pub framing: Result<Framing, HeadError>,
+    /// A `Connection` field names `close`: the server closes after this
+    /// response.
+    pub close: bool,
 }
 
 /// `Ok(None)` while the head is incomplete; else its length and the body's
@@ -102,7 +105,10 @@ pub fn head(head: &[u8]) -> Result<Option<Head<'_>>, HeadError> {
         (Some(only), None) => Some(only),
         _ => None,
     };
-    Ok(Some(Head { len, status, content_type, location, framing: framing(values) }))
+    let close = values("connection")
+        .flat_map(|v| v.split(|&b| b == b','))
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
+    Ok(Some(Head { len, status, content_type, location, framing: framing(values), close }))
 }
 
 /// The body's framing from the head's fields (RFC 9112 §6.3).
@@ -218,7 +224,10 @@ mod tests {
                    Location: /b\r\nContent-Length: 5\r\n\r\n";
         let h = head(two.as_bytes()).unwrap().unwrap();
         assert_eq!((&*h.content_type, h.location), (&b"text/html, text/event-stream"[..], None));
-        assert_eq!(h.framing, Ok(Framing::Length(5)));
+        assert_eq!((h.framing, h.close), (Ok(Framing::Length(5)), false));
+        let closing =
+            "HTTP/1.1 503 Service Unavailable\r\nConnection: keep-alive\r\nconnection: Upgrade, CLOSE\r\n\r\n";
+        assert!(head(closing.as_bytes()).unwrap().unwrap().close);
         assert_eq!(head(b"HTTP/1.1 200 OK\r\n"), Ok(None));
         assert_eq!(head(b"SSH-2.0\r\n\r\n"), Err(HeadError::Malformed));
     }

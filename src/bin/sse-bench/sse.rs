@@ -2,7 +2,8 @@
 //! parser, `sse_server::eventsource` (what a browser's `EventSource` makes
 //! of the bytes), under sse-bench's own bounds, and what each item counts.
 //!
-//! It owns one stream's parser and its id checks. What always holds: the
+//! It owns one stream's parser and its checks: of ids (the load run), or
+//! of stamps (`--publish`: `publish::stamp`). What always holds: the
 //! parser keeps at most `MAX_LINE` bytes of an unfinished line and
 //! `MAX_DATA` bytes of one event's data, and a server that sends more breaks
 //! the stream with an error, so memory per stream is bounded whatever the
@@ -12,6 +13,7 @@
 use sse_server::eventsource::{Item, LimitError, Limits, Parser};
 
 use crate::check::{self, StreamCheck};
+use crate::publish::stamp::{Seen, StampCheck};
 use crate::stats::Stats;
 
 /// Longest line kept while waiting for its end: 64 KiB of payload plus room
@@ -24,17 +26,45 @@ pub const MAX_DATA: usize = 64 * 1024 + 1024;
 #[derive(Debug)]
 pub struct Reader {
     parser: Parser,
-    check: StreamCheck,
+    check: Check,
+}
+
+#[derive(Debug)]
+enum Check {
+    /// Numbered ids and lateness against the interval: the load run.
+    Ids(StreamCheck),
+    /// Stamped events of `--publish`.
+    Stamps(StampCheck),
 }
 
 impl Reader {
     pub fn new() -> Reader {
-        Reader { parser: Parser::new(Limits { line: MAX_LINE, data: MAX_DATA }), check: StreamCheck::default() }
+        Reader::with(Check::Ids(StreamCheck::default()))
     }
 
-    /// The number of the last event this stream received, if any.
+    /// A subscriber's reader in `--publish` mode.
+    pub fn stamped() -> Reader {
+        Reader::with(Check::Stamps(StampCheck::default()))
+    }
+
+    fn with(check: Check) -> Reader {
+        Reader { parser: Parser::new(Limits { line: MAX_LINE, data: MAX_DATA }), check }
+    }
+
+    /// The number of the last event this stream received, if any (load run).
     pub fn last_number(&self) -> Option<u64> {
-        self.check.last_number()
+        match &self.check {
+            Check::Ids(check) => check.last_number(),
+            Check::Stamps(_) => None,
+        }
+    }
+
+    /// Stamped events delivered to this stream (`--publish`).
+    pub fn delivered(&self) -> u64 {
+        match &self.check {
+            Check::Ids(_) => 0,
+            Check::Stamps(check) => check.delivered(),
+        }
     }
 
     /// Parses the next body bytes, which arrived at `arrival_us`, and counts
@@ -53,12 +83,28 @@ impl Reader {
                 stats.events += 1;
                 // Only an event's own id is checked: an event that inherits
                 // the last one is not a repeat of it.
-                let id = event.has_id.then(|| check::id_number(event.last_event_id.as_bytes())).flatten();
-                let seen = check.on_event(id, arrival_us, interval_us);
-                stats.gaps += u64::from(seen.gap);
-                stats.repeats += u64::from(seen.repeat);
-                if let Some(late) = seen.lateness_us {
-                    stats.lateness_us.record(late);
+                let own_id = event.has_id.then_some(event.last_event_id);
+                match check {
+                    Check::Ids(check) => {
+                        let id = own_id.and_then(|id| check::id_number(id.as_bytes()));
+                        let seen = check.on_event(id, arrival_us, interval_us);
+                        stats.gaps += u64::from(seen.gap);
+                        stats.repeats += u64::from(seen.repeat);
+                        if let Some(late) = seen.lateness_us {
+                            stats.lateness_us.record(late);
+                        }
+                    }
+                    Check::Stamps(check) => match check.on_event(event.data, own_id, arrival_us) {
+                        Seen::Foreign => stats.unstamped += 1,
+                        Seen::Stamped { new, repeat, latency_us } => {
+                            if new {
+                                stats.delivered += 1;
+                                stats.publish_latency_us.record(latency_us);
+                                stats.last_delivery_us = stats.last_delivery_us.max(arrival_us);
+                            }
+                            stats.repeats += u64::from(repeat);
+                        }
+                    },
                 }
             }
         };
@@ -128,6 +174,21 @@ mod tests {
             assert_eq!(reader.feed(event(n).as_bytes(), at, 1_000, &mut stats), Ok(()));
         }
         assert_eq!((stats.lateness_us.count(), stats.lateness_us.max()), (2, 500));
+    }
+
+    #[test]
+    fn stamped_events_count_as_deliveries() {
+        let mut reader = Reader::stamped();
+        let mut stats = Stats::default();
+        let body = "id: 5-1\ndata: seq=1 us=100\n\n: hi\n\nid: 5-2\ndata: seq=2 us=200\n\n\
+                    data: not a stamp\n\nid: 5-2\ndata: seq=2 us=200\n\n";
+        for piece in body.as_bytes().chunks(7) {
+            assert_eq!(reader.feed(piece, 1_000, 0, &mut stats), Ok(()));
+        }
+        assert_eq!((stats.events, stats.comments, stats.delivered, stats.unstamped), (4, 1, 2, 1));
+        assert_eq!((stats.repeats, stats.gaps, reader.delivered(), reader.last_number()), (1, 0, 2, None));
+        assert_eq!((stats.publish_latency_us.count(), stats.publish_latency_us.max()), (2, 900));
+        assert_eq!((stats.lateness_us.count(), stats.last_delivery_us), (0, 1_000));
     }
 
     #[test]

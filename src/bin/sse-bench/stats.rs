@@ -12,6 +12,19 @@ use crate::hist::Histogram;
 /// Distinct fault causes kept by name; the rest are counted as "other".
 pub const MAX_CAUSES: usize = 32;
 
+/// The publishing side of a `--publish` run, filled in at its end.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Publish {
+    /// Publishes the server accepted (a 2xx answer).
+    pub published: u64,
+    /// Publishes refused (not 2xx), unanswered at the end, or lost with
+    /// the publisher's connection.
+    pub errors: u64,
+    /// Seconds from the first publish to the end of publishing or to the
+    /// last delivery, whichever is later: what `deliveries_per_sec` is over.
+    pub span_s: f64,
+}
+
 #[derive(Default)]
 pub struct Stats {
     /// Connects started.
@@ -39,6 +52,16 @@ pub struct Stats {
     pub connect_us: Histogram,
     /// Of every event but a stream's first, in µs.
     pub lateness_us: Histogram,
+    /// `--publish`: what was published and delivered (`None` otherwise).
+    pub publish: Option<Publish>,
+    /// `--publish`: stamped events delivered (new to their subscriber).
+    pub delivered: u64,
+    /// `--publish`: events without a stamp of this run.
+    pub unstamped: u64,
+    /// `--publish`: publish-to-delivery time of each delivery, in µs.
+    pub publish_latency_us: Histogram,
+    /// `--publish`: arrival of the last delivery, µs since the start.
+    pub last_delivery_us: u64,
     causes: Vec<(String, u64)>,
     other_causes: u64,
 }
@@ -65,16 +88,19 @@ impl Stats {
             "{} streams of {} connects in {duration_s:.1} s ({} failed, {} still open at the end)",
             self.connected, self.attempted, self.failed, self.open
         );
-        let _ = writeln!(
+        let _ = write!(
             s,
-            "events: {} ({:.1}/s), {:.1} KiB/s, {} comments; ids: {} gaps, {} repeats",
+            "events: {} ({:.1}/s), {:.1} KiB/s, {} comments",
             self.events,
             per_sec(self.events, duration_s),
             per_sec(self.bytes, duration_s) / 1024.0,
             self.comments,
-            self.gaps,
-            self.repeats
         );
+        // In a publish run, gaps and repeats are on its own line.
+        if self.publish.is_none() {
+            let _ = write!(s, "; ids: {} gaps, {} repeats", self.gaps, self.repeats);
+        }
+        s.push('\n');
         let _ = writeln!(
             s,
             "connect ms: p50 {:.1} p99 {:.1} max {:.1}; lateness ms: p50 {:.1} p99 {:.1} max {:.1}",
@@ -93,6 +119,25 @@ impl Stats {
             self.errors,
             self.lateness_us.count()
         );
+        if let Some(p) = &self.publish {
+            let _ = write!(
+                s,
+                "\npublished: {} ({} errors); delivered: {} of {} ({:.1}/s over {:.1} s), {} unstamped events; \
+                 gaps (deliveries missed): {}, repeats: {}\npublish-to-delivery ms: p50 {:.3} p99 {:.3} max {:.3}",
+                p.published,
+                p.errors,
+                self.delivered,
+                p.published * self.connected,
+                per_sec(self.delivered, p.span_s),
+                p.span_s,
+                self.unstamped,
+                self.gaps,
+                self.repeats,
+                ms(self.publish_latency_us.percentile(50.0)),
+                ms(self.publish_latency_us.percentile(99.0)),
+                ms(self.publish_latency_us.max()),
+            );
+        }
         for (cause, count) in &self.causes {
             let _ = write!(s, "\n  {count} x {cause}");
         }
@@ -104,6 +149,28 @@ impl Stats {
 
     /// The JSON line (without its newline).
     pub fn json(&self, duration_s: f64) -> String {
+        let mut line = self.load_json(duration_s);
+        if let Some(p) = &self.publish {
+            line.pop(); // the closing brace
+            let h = &self.publish_latency_us;
+            let _ = write!(
+                line,
+                ",\"published\":{},\"publish_errors\":{},\"delivered\":{},\"deliveries_per_sec\":{:.3},\
+                 \"publish_latency_p50_ms\":{},\"publish_latency_p99_ms\":{},\"publish_latency_max_ms\":{}}}",
+                p.published,
+                p.errors,
+                self.delivered,
+                per_sec(self.delivered, p.span_s),
+                Ms(h.percentile(50.0)),
+                Ms(h.percentile(99.0)),
+                Ms(h.max()),
+            );
+        }
+        line
+    }
+
+    /// The fields of every run.
+    fn load_json(&self, duration_s: f64) -> String {
         let ms = |us: u64| Ms(us);
         format!(
             "{{\"connected\":{},\"failed\":{},\"events\":{},\"events_per_sec\":{:.3},\
@@ -165,6 +232,24 @@ mod tests {
              \"errors\":0,\"duration_s\":2.000}"
         );
         assert!(Stats::default().json(0.0).contains("\"events_per_sec\":0.000,"));
+    }
+
+    #[test]
+    fn publish_fields_follow() {
+        let mut s = Stats { connected: 3, delivered: 30, gaps: 0, ..Stats::default() };
+        s.publish = Some(Publish { published: 10, errors: 1, span_s: 2.0 });
+        s.publish_latency_us.record(2_250);
+        let line = s.json(5.0);
+        assert!(line.starts_with("{\"connected\":3,"), "{line}");
+        assert!(
+            line.ends_with(
+                "\"duration_s\":5.000,\"published\":10,\"publish_errors\":1,\"delivered\":30,\
+                 \"deliveries_per_sec\":15.000,\"publish_latency_p50_ms\":2.250,\"publish_latency_p99_ms\":2.250,\
+                 \"publish_latency_max_ms\":2.250}"
+            ),
+            "{line}"
+        );
+        assert!(s.summary(5.0).contains("delivered: 30 of 30 (15.0/s over 2.0 s)"), "{}", s.summary(5.0));
     }
 
     #[test]
