@@ -71,6 +71,20 @@ fn streams_that_reach_their_count_are_complete_and_failures_exit_1() {
     assert_eq!(json_number(&out.stdout, "failed"), 10.0, "{}", out.stdout);
 }
 
+/// Streams a full server sheds (its `retry:` and close) are early closes,
+/// and a failure for the exit code: the run did not measure what it asked.
+#[test]
+fn streams_shed_by_a_full_server_exit_1() {
+    let server = Server::start(&["--log-level", "warn", "--max-connections", "4"]);
+    let out = run(bench(&server).args(["-c", "10", "--duration", "1", "--path", "/events?interval=10"]), LIMIT);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!((json_number(&out.stdout, "connected"), json_number(&out.stdout, "failed")), (10.0, 0.0));
+    assert_eq!(json_number(&out.stdout, "early_closes"), 6.0, "{}", out.stdout);
+    assert!(out.stderr.contains("sse-bench: 6 of 10 streams ended early (6 closed by the server, 0 broken)"));
+    // Its own loop delay is measured on the streams it kept.
+    assert!(json_number(&out.stdout, "loop_delay_samples") > 0.0, "{}", out.stdout);
+}
+
 /// `/expected` of the scenario at `path` (`/scenarios/NAME?knobs`).
 fn expected(server: &Server, path: &str) -> String {
     let target = match path.split_once('?') {

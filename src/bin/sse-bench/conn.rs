@@ -9,7 +9,7 @@
 //! `sse::MAX_*`), so memory per connection is bounded.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -18,6 +18,7 @@ use sse_server::eventsource::LimitError;
 
 use crate::chunked::{self, ChunkError};
 use crate::response::{self, Framing, HeadError, MAX_HEAD};
+use crate::net;
 use crate::sse;
 use crate::stats::Stats;
 
@@ -67,6 +68,9 @@ pub struct Ctx<'a> {
     pub now: Instant,
     /// `now` in microseconds since the run started.
     pub arrival_us: u64,
+    /// The wall clock at the run's start, in ns since the Unix epoch (to
+    /// place the kernel's receive times on the run's clock).
+    pub start_wall_ns: u128,
     pub interval_us: u64,
     pub request: &'a [u8],
     pub registry: &'a Registry,
@@ -164,11 +168,16 @@ impl Conn {
 
     fn read_all(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> Option<End> {
         loop {
-            match self.stream.read(buf) {
-                Ok(0) if self.is_streaming() => return Some(End::EarlyClose),
-                Ok(0) => return Some(End::Failed(Cause::ClosedBeforeHead)),
-                Ok(n) => {
+            match net::recv_stamped(&self.stream, buf) {
+                Ok((0, _)) if self.is_streaming() => return Some(End::EarlyClose),
+                Ok((0, _)) => return Some(End::Failed(Cause::ClosedBeforeHead)),
+                Ok((n, stamp)) => {
                     ctx.stats.bytes += n as u64;
+                    if let Some(wall) = stamp.filter(|_| self.is_streaming()) {
+                        // From the kernel's receipt to the poll's return.
+                        let received_us = (wall.saturating_sub(ctx.start_wall_ns) / 1000) as u64;
+                        ctx.stats.loop_delay_us.record(ctx.arrival_us.saturating_sub(received_us));
+                    }
                     let end = self.on_bytes(buf.get(..n).unwrap_or_default(), ctx);
                     if end.is_some() {
                         return end;

@@ -19,10 +19,14 @@
 //!   repeat;
 //! - lateness: per stream, the first event fixes the schedule (t0, n0), event
 //!   n is due at t0 + (n - n0) × interval, lateness is how long after that it
-//!   arrives. It includes the bench's own delay, so keep the bench below one
-//!   core's worth of work when measuring a server;
-//! - early closes: streams the server ended before the run did (expected with
-//!   `count=`), apart from errors (resets, malformed bodies).
+//!   arrives. It includes the bench's own delay (below), so keep the bench
+//!   below one core's worth of work when measuring a server;
+//! - early closes: streams the server ended before the run did, apart from
+//!   those that reached the path's `count=` and errors (resets, malformed
+//!   bodies); either makes the exit code 1;
+//! - its own loop delay: from the kernel's receipt of a stream's bytes
+//!   (`SO_TIMESTAMPNS`) to the return of the poll that reported them, the
+//!   part of the lateness that is the bench's and not the server's.
 //!
 //! Progress goes to stderr each second; at the end a summary goes to stderr
 //! and one JSON line to stdout.
@@ -86,6 +90,17 @@ fn main() -> ExitCode {
                 }
             } else if stats.connected == 0 || stats.failed > 0 {
                 eprintln!("sse-bench: {} of {} streams failed", stats.failed, opts.connections);
+                return ExitCode::from(1);
+            } else if stats.early_closes > 0 || stats.errors > 0 {
+                // A stream the server shed (a full server's `retry:` and
+                // close) or cut is a stream the run did not measure.
+                eprintln!(
+                    "sse-bench: {} of {} streams ended early ({} closed by the server, {} broken)",
+                    stats.early_closes + stats.errors,
+                    opts.connections,
+                    stats.early_closes,
+                    stats.errors
+                );
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

@@ -1,6 +1,7 @@
-//! The two things std and mio cannot do for the bench: raise the open-file
-//! limit, and bind an outgoing socket to a chosen source address before a
-//! non-blocking connect.
+//! The things std and mio cannot do for the bench: raise the open-file
+//! limit, bind an outgoing socket to a chosen source address before a
+//! non-blocking connect, and read with the kernel's receive time
+//! (`SO_TIMESTAMPNS`), from which the bench's own delay is measured.
 //!
 //! Why bind: the kernel gives each source address its own ~28,000 ephemeral
 //! ports (net.ipv4.ip_local_port_range), so one address cannot open more
@@ -51,6 +52,19 @@ pub fn connect(dest: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<TcpStre
         OwnedFd::from_raw_fd(raw)
     };
     let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    // The kernel's receive time with each read (`recv_stamped`). Best
+    // effort: without it, the bench has no loop delay to report.
+    let one: libc::c_int = 1;
+    // SAFETY: the option value is a live c_int of the length given.
+    unsafe {
+        libc::setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&one as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
     if let Some(source) = source {
         // Let connect() choose the port, not bind(): the port then only has
         // to be unique per (source, destination), not per source. Best
@@ -83,6 +97,53 @@ pub fn connect(dest: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<TcpStre
         }
     }
     Ok(TcpStream::from_std(std::net::TcpStream::from(fd)))
+}
+
+/// Reads into `buf` from `socket`, as `read` does; with the number of bytes
+/// read comes the time the kernel received the last of them (wall clock,
+/// nanoseconds since the Unix epoch), when `SO_TIMESTAMPNS` is on.
+pub fn recv_stamped(socket: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u128>)> {
+    // Room for one control message holding a timespec (CMSG_SPACE of 16
+    // bytes is 32 on 64-bit Linux), aligned as cmsghdr wants.
+    #[repr(C, align(8))]
+    struct Control([u8; 64]);
+    let mut control = Control([0; 64]);
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: msghdr is plain data for which all zeroes is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = control.0.len();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+    // SAFETY: `msg` points at `iov` (which covers `buf`) and `control`, all
+    // live and as long as said for the whole call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: the CMSG_* walk stays within `msg_controllen` bytes of
+    // `control`, as the kernel filled them; a timespec is read (unaligned)
+    // only from a message of the type that carries one, of a length that
+    // holds one.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::SOL_SOCKET
+                && c.cmsg_type == libc::SCM_TIMESTAMPNS
+                && c.cmsg_len as usize >= libc::CMSG_LEN(size_of::<libc::timespec>() as u32) as usize
+            {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
+                if ts.tv_sec > 0 {
+                    stamp = Some(ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128);
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n as usize, stamp))
 }
 
 /// `addr` as the C socket address the kernel wants, and its length.

@@ -52,6 +52,10 @@ pub struct Stats {
     pub connect_us: Histogram,
     /// Of every event but a stream's first, in µs.
     pub lateness_us: Histogram,
+    /// The bench's own delay: from the kernel's receipt of a stream's bytes
+    /// to the return of the poll that reported them, in µs, one sample per
+    /// read. Lateness includes it.
+    pub loop_delay_us: Histogram,
     /// `--publish`: what was published and delivered (`None` otherwise).
     pub publish: Option<Publish>,
     /// `--publish`: stamped events delivered (new to their subscriber).
@@ -103,13 +107,17 @@ impl Stats {
         s.push('\n');
         let _ = writeln!(
             s,
-            "connect ms: p50 {:.1} p99 {:.1} max {:.1}; lateness ms: p50 {:.1} p99 {:.1} max {:.1}",
+            "connect ms: p50 {:.1} p99 {:.1} max {:.1}; lateness ms: p50 {:.3} p99 {:.3} max {:.3}; \
+             own loop delay ms: p50 {:.3} p99 {:.3} max {:.3}",
             ms(self.connect_us.percentile(50.0)),
             ms(self.connect_us.percentile(99.0)),
             ms(self.connect_us.max()),
             ms(self.lateness_us.percentile(50.0)),
             ms(self.lateness_us.percentile(99.0)),
             ms(self.lateness_us.max()),
+            ms(self.loop_delay_us.percentile(50.0)),
+            ms(self.loop_delay_us.percentile(99.0)),
+            ms(self.loop_delay_us.max()),
         );
         let _ = write!(
             s,
@@ -176,6 +184,7 @@ impl Stats {
             "{{\"connected\":{},\"failed\":{},\"events\":{},\"events_per_sec\":{:.3},\
              \"bytes_per_sec\":{:.3},\"connect_p50_ms\":{},\"connect_p99_ms\":{},\
              \"lateness_p50_ms\":{},\"lateness_p99_ms\":{},\"lateness_max_ms\":{},\"lateness_samples\":{},\
+             \"loop_delay_p50_ms\":{},\"loop_delay_p99_ms\":{},\"loop_delay_max_ms\":{},\"loop_delay_samples\":{},\
              \"gaps\":{},\"repeats\":{},\"completed\":{},\"early_closes\":{},\"errors\":{},\"duration_s\":{:.3}}}",
             self.connected,
             self.failed,
@@ -188,6 +197,10 @@ impl Stats {
             ms(self.lateness_us.percentile(99.0)),
             ms(self.lateness_us.max()),
             self.lateness_us.count(),
+            ms(self.loop_delay_us.percentile(50.0)),
+            ms(self.loop_delay_us.percentile(99.0)),
+            ms(self.loop_delay_us.max()),
+            self.loop_delay_us.count(),
             self.gaps,
             self.repeats,
             self.completed,
@@ -223,12 +236,14 @@ mod tests {
         let mut s = Stats { connected: 2, events: 10, bytes: 1000, gaps: 1, ..Stats::default() };
         s.connect_us.record(1_500);
         s.lateness_us.record(42);
+        s.loop_delay_us.record(7);
         assert_eq!(
             s.json(2.0),
             "{\"connected\":2,\"failed\":0,\"events\":10,\"events_per_sec\":5.000,\
              \"bytes_per_sec\":500.000,\"connect_p50_ms\":1.500,\"connect_p99_ms\":1.500,\
              \"lateness_p50_ms\":0.042,\"lateness_p99_ms\":0.042,\"lateness_max_ms\":0.042,\
-             \"lateness_samples\":1,\"gaps\":1,\"repeats\":0,\"completed\":0,\"early_closes\":0,\
+             \"lateness_samples\":1,\"loop_delay_p50_ms\":0.007,\"loop_delay_p99_ms\":0.007,\
+             \"loop_delay_max_ms\":0.007,\"loop_delay_samples\":1,\"gaps\":1,\"repeats\":0,\"completed\":0,\"early_closes\":0,\
              \"errors\":0,\"duration_s\":2.000}"
         );
         assert!(Stats::default().json(0.0).contains("\"events_per_sec\":0.000,"));
