@@ -10,7 +10,7 @@
 //! that says `wants_read` is false is not read, so its input stays bounded.
 
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr};
 
 use mio::net::TcpStream;
 
@@ -32,16 +32,43 @@ pub struct Link {
     /// The client is on a loopback address.
     pub loopback: bool,
     /// The client's address, for the log.
-    pub peer: std::net::SocketAddr,
+    pub peer: PeerAddr,
 }
 
 impl Link {
-    pub fn new(socket: TcpStream, serial: u32, full: bool, peer: std::net::SocketAddr) -> Link {
+    pub fn new(socket: TcpStream, serial: u32, full: bool, peer: SocketAddr) -> Link {
         let loopback = match peer.ip() {
-            std::net::IpAddr::V4(a) => a.is_loopback(),
-            std::net::IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|a| a.is_loopback()),
+            IpAddr::V4(a) => a.is_loopback(),
+            IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|a| a.is_loopback()),
         };
-        Link { socket, serial, readable: false, writable: false, full, loopback, peer }
+        Link { socket, serial, readable: false, writable: false, full, loopback, peer: PeerAddr::from(peer) }
+    }
+}
+
+/// A client's address in 18 bytes rather than `SocketAddr`'s 32, kept for
+/// every connection (an IPv4 address as an IPv4-mapped IPv6 one; the
+/// scope and flow label of IPv6 are not kept, the log has no use for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr {
+    ip: [u8; 16],
+    port: u16,
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(a: SocketAddr) -> PeerAddr {
+        let ip = match a.ip() {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+            IpAddr::V6(v6) => v6,
+        };
+        PeerAddr { ip: ip.octets(), port: a.port() }
+    }
+}
+
+impl PeerAddr {
+    pub fn get(self) -> SocketAddr {
+        let v6 = Ipv6Addr::from(self.ip);
+        let ip = v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4);
+        SocketAddr::new(ip, self.port)
     }
 }
 
@@ -222,5 +249,19 @@ fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<Flushed, Ver
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(conn.on_error(&e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_addresses_come_back_as_they_went_in() {
+        for a in ["127.0.0.1:50412", "10.1.2.3:1", "[::1]:8888", "[2001:db8::7]:65535", "0.0.0.0:0"] {
+            let a: SocketAddr = a.parse().unwrap();
+            assert_eq!(PeerAddr::from(a).get(), a, "{a}");
+        }
+        assert_eq!(size_of::<PeerAddr>(), 18);
     }
 }

@@ -367,7 +367,7 @@ impl Server {
         let Some(slot) = self.conns.get_mut(key) else { return Verdict::Continue };
         let link = &slot.link;
         let peer =
-            Peer { token: token_of(key, link.serial), full: link.full, loopback: link.loopback, addr: link.peer };
+            Peer { token: token_of(key, link.serial), full: link.full, loopback: link.loopback, addr: link.peer.get() };
         let mut env = Env {
             now: self.now,
             turn: self.turn,
@@ -461,7 +461,7 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut slot.link.socket);
         self.timers.cancel(key + 1);
         self.metrics.connections = self.conns.len() as u64;
-        slot.conn.finish(end, slot.link.peer, &mut self.metrics, &mut self.streams, &mut self.site.channels);
+        slot.conn.finish(end, slot.link.peer.get(), &mut self.metrics, &mut self.streams, &mut self.site.channels);
         if self.accept_paused {
             // A descriptor and a slot are free again.
             self.accept();
