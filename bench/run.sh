@@ -160,7 +160,7 @@ META=$OUT/meta.tsv
 SUMMARISED=0
 # A test's samples are staged, and kept once the test was not disturbed.
 STAGE=$tmp/stage.tsv
-sample() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$STAGE"; } # run test server key value
+sample() { [[ -n $5 ]] || return 0; printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$STAGE"; } # run test server key value
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 
 # ---------------------------------------------------------------- helpers --
@@ -358,6 +358,43 @@ measure_end() {
 
 json() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
+# steal: CPU ticks the hypervisor took from this machine, all CPUs.
+steal() { awk '/^cpu / { print $9; exit }' /proc/stat; }
+
+# scrape PORT FILE: sse-server's /metrics into FILE.
+scrape() { curl -s --max-time 5 "http://127.0.0.1:$1/metrics" >"$2" || : >"$2"; }
+
+# hist_p99 BEFORE AFTER: the p99 in ms of sse_event_lateness_seconds between
+# two scrapes (each file may hold the scrapes of several processes) (linear within a bucket, as Prometheus' histogram_quantile);
+# "" when there is nothing to tell.
+hist_p99() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+def buckets(path):
+    # Several processes' scrapes, one after the other, add up.
+    out = {}
+    for line in open(path):
+        if line.startswith("sse_event_lateness_seconds_bucket{le=\""):
+            le = line.split('"')[1]
+            le = float("inf") if le == "+Inf" else float(le)
+            out[le] = out.get(le, 0) + int(line.split()[-1])
+    return out
+a, b = buckets(sys.argv[1]), buckets(sys.argv[2])
+if not b:
+    sys.exit()
+h = [(le, b[le] - a.get(le, 0)) for le in sorted(b)]
+total = h[-1][1]
+if total <= 0:
+    sys.exit()
+want, lo, below = 0.99 * total, 0.0, 0
+for le, c in h:
+    if c >= want:
+        print("" if le == float("inf") else f"{(lo + (le - lo) * (want - below) / max(c - below, 1)) * 1000:.3f}")
+        break
+    lo, below = le, c
+PY
+}
+
 # ------------------------------------------------------------------ tests --
 
 # 10,000 streams at the default 2500 ms interval: idle RSS, RSS while all
@@ -385,10 +422,18 @@ test_c10k() {
     local t_open
     t_open=$(elapsed "$M_T0" "$(now)")
     sleep "$SETTLE_SECS"
-    local rss
+    local rss steal0
     rss=$(rss_kib "$SERVER_PID")
     open=$(($(fds "$SERVER_PID") - fd0))
+    # The server's own lateness from here to the end (all streams open).
+    [[ $kind == sse ]] && scrape "$PORT" "$tmp/$name.m0"
+    steal0=$(steal)
     measure_end "$run" "$test" "$kind" "$name"
+    sample "$run" c10k "$kind" steal_s "$(secs $(($(steal) - steal0)))"
+    if [[ $kind == sse ]]; then
+        scrape "$PORT" "$tmp/$name.m1"
+        sample "$run" c10k "$kind" server_lateness_p99_ms "$(hist_p99 "$tmp/$name.m0" "$tmp/$name.m1")"
+    fi
     sample "$run" c10k "$kind" rss_idle_kib "$idle"
     sample "$run" c10k "$kind" rss_open_kib "$rss"
     sample "$run" c10k "$kind" hwm_kib "$(hwm_kib "$SERVER_PID")"
@@ -397,7 +442,7 @@ test_c10k() {
     sample "$run" c10k "$kind" per_stream_bytes "$(((rss - idle) * 1024 / STREAMS))"
     local k
     for k in connected failed events events_per_sec connect_p99_ms lateness_p50_ms lateness_p99_ms \
-        lateness_max_ms gaps repeats errors early_closes duration_s; do
+        lateness_max_ms loop_delay_p99_ms gaps repeats errors early_closes duration_s; do
         sample "$run" c10k "$kind" "$k" "$(json "$tmp/$name.out" "$k")"
     done
     sample "$run" c10k "$kind" server_cpu_s "$(secs $M_SERVER_TICKS)"
@@ -659,6 +704,7 @@ for ((run = 1; run <= RUNS; run++)); do
         eps) for k in sse-1ms node-1ms; do measure eps "$run" $k; done ;;
         static) for k in sse node nginx; do measure static "$run" $k; done ;;
         fanout) for k in sse-pub nchan; do measure fanout "$run" $k; done ;;
+        c100k) measure c100k "$run" sse ;;
         *) die "unknown test $t in BENCH_TESTS" ;;
         esac
     done
