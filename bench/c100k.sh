@@ -12,10 +12,12 @@
 # - RSS: the servers' total, idle and with every stream open, and the
 #   difference per stream (user space);
 # - kernel memory: the growth of the TCP socket buffers (/proc/net/sockstat
-#   "mem", pages) and of the slab caches (/proc/meminfo "Slab": socket,
-#   file, epoll and dentry objects) per stream. Both ends of each stream are
-#   on this machine, so these count the client's socket too: a server alone
-#   needs about half;
+#   "mem", pages) and of the slab caches that hold a connection (the TCP
+#   socket, its inode, its file, its epoll entry: /proc/slabinfo, which
+#   needs root; "" without it) per stream. Both ends of each stream are on
+#   this machine, so these count the client's socket too: a server alone
+#   needs about half. (Open connections are counted from /metrics, not by
+#   listing /proc/PID/fd, whose 100,000 inodes would count too.);
 # - lateness: the servers' own p99 (their sse_event_lateness_seconds
 #   histograms added up, from when all streams are open to the end), the
 #   sse-benches' p99 (the median and the worst of the processes) and their
@@ -32,7 +34,20 @@ C100K_STEADY=${C100K_STEADY:-20} # seconds measured once all are open
 C100K_IDLE=${C100K_IDLE:-5}      # seconds of idle CPU before any client
 
 sockstat_pages() { awk '/^TCP:/ { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
-slab_kib() { awk '/^Slab:/ { print $2 }' /proc/meminfo; }
+# Bytes in the slab caches of a connection's kernel objects.
+slab_bytes() {
+    awk '$1 == "TCP" || $1 == "TCPv6" || $1 == "sock_inode_cache" || $1 == "filp" || $1 == "eventpoll_epi" {
+        s += $2 * $4 } END { print s + 0 }' /proc/slabinfo 2>/dev/null || echo ""
+}
+# open_streams PORT...: the sum of sse_open_streams of the servers.
+open_streams() {
+    local p s=0 v
+    for p in "$@"; do
+        v=$(curl -s --max-time 2 "http://127.0.0.1:$p/metrics" | awk '/^sse_open_streams / { print $2 }')
+        s=$((s + ${v:-0}))
+    done
+    echo $s
+}
 
 test_c100k() {
     local run=$1 kind=$2 name="c100k.$1" test=c100k
@@ -68,10 +83,10 @@ test_c100k() {
     sleep "$C100K_IDLE"
     idle_t1=$(sum_ticks)
     sock0=$(sockstat_pages)
-    slab0=$(slab_kib)
+    slab0=$(slab_bytes)
     # The clients: one sse-bench per server, each its share of the streams.
     local secs=$((per / C100K_RATE + 8 + C100K_STEADY)) b loads=()
-    measure_start
+    M_T0=$(now)
     for ((b = 0; b < k; b++)); do
         local count=$per
         ((b == k - 1)) && count=$((n - per * (k - 1)))
@@ -82,9 +97,7 @@ test_c100k() {
     # Every stream open (or the latest moment that leaves the steady part).
     local open=0 latest=$((secs - C100K_STEADY))
     while :; do
-        open=0
-        for i in "${pids[@]}"; do open=$((open + $(fds "$i"))); done
-        open=$((open - k * 12)) # each server's own descriptors, about
+        open=$(open_streams "${mports[@]}")
         ((open >= n)) && break
         awk -v e="$(elapsed "$M_T0" "$(now)")" -v l="$latest" 'BEGIN { exit !(e >= l) }' && break
         sleep 0.5
@@ -95,23 +108,28 @@ test_c100k() {
     local rss sock slab steal0 busy_t0 wall0
     rss=$(sum_rss)
     sock=$(sockstat_pages)
-    slab=$(slab_kib)
+    slab=$(slab_bytes)
     for ((i = 0; i < k; i++)); do scrape "${mports[$i]}" "$tmp/$name.m0.$i"; done
     steal0=$(steal)
     busy_t0=$(sum_ticks)
     wall0=$(now)
-    # The load generators end on their own at --duration.
-    local entry all_out=()
-    for entry in "${loads[@]}"; do
-        LOAD_PID=${entry%%:*}
-        LOAD_CHILD=${entry##*:}
-        wait_load_quiet "$LOAD_PID" "$LOAD_CHILD"
-    done
+    # The window ends 1 s before the load generators do: their closing
+    # 100,000 connections at once is not the steady state.
+    local until
+    until=$(awk -v t0="$M_T0" -v s="$secs" 'BEGIN { printf "%.3f", t0 + s - 1 }')
+    while awk -v u="$until" -v n="$(now)" 'BEGIN { exit !(n < u) }'; do sleep 0.2; done
     local busy_t1 wall
     busy_t1=$(sum_ticks)
     wall=$(elapsed "$wall0" "$(now)")
     for ((i = 0; i < k; i++)); do scrape "${mports[$i]}" "$tmp/$name.m1.$i"; done
     sample "$run" c100k sse steal_s "$(secs $(($(steal) - steal0)))"
+    # The load generators end on their own at --duration.
+    local entry
+    for entry in "${loads[@]}"; do
+        LOAD_PID=${entry%%:*}
+        LOAD_CHILD=${entry##*:}
+        wait_load_quiet "$LOAD_PID" "$LOAD_CHILD"
+    done
     M_WALL=$(elapsed "$M_T0" "$(now)")
     sample "$run" c100k sse servers "$k"
     sample "$run" c100k sse all_open_after_s "$t_open"
@@ -119,7 +137,7 @@ test_c100k() {
     sample "$run" c100k sse rss_open_kib "$rss"
     sample "$run" c100k sse per_stream_bytes "$(((rss - idle_rss) * 1024 / n))"
     sample "$run" c100k sse kernel_socket_buffers_per_stream_bytes "$(((sock - sock0) * 4096 / n))"
-    sample "$run" c100k sse kernel_slab_per_stream_bytes "$(((slab - slab0) * 1024 / n))"
+    [[ -n $slab && -n $slab0 ]] && sample "$run" c100k sse kernel_slab_per_stream_bytes "$(((slab - slab0) / n))"
     sample "$run" c100k sse cpu_idle_pct "$(awk -v t=$((idle_t1 - idle_t0)) -v h="$CLK_TCK" -v s="$C100K_IDLE" \
         'BEGIN { printf "%.2f", 100 * t / h / s }')"
     sample "$run" c100k sse cpu_streaming_pct "$(awk -v t=$((busy_t1 - busy_t0)) -v h="$CLK_TCK" -v s="$wall" \
@@ -155,7 +173,7 @@ PY
     sample "$run" c100k sse log_warnings "${warnings:-0}"
     log "run $run c100k: $(awk '$1 == "connected" { print $2 }' "$tmp/$name.sum") streams on $k processes" \
         "after ${t_open} s; RSS ${idle_rss} -> ${rss} KiB; kernel +$(((sock - sock0) * 4)) KiB buffers," \
-        "+$((slab - slab0)) KiB slab; server p99 $(hist_p99 "$tmp/$name.m0" "$tmp/$name.m1") ms"
+        "+$(((${slab:-0} - ${slab0:-0}) / 1024)) KiB slab; server p99 $(hist_p99 "$tmp/$name.m0" "$tmp/$name.m1") ms"
 }
 
 # wait_load_quiet PID CHILD: waits for one of several loads started with
