@@ -80,7 +80,8 @@ impl<'a> Run<'a> {
             Err(e) => eprintln!("sse-bench: warning: cannot read the open-file limit: {e}"),
         }
         let start = Instant::now();
-        let start_wall_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let start_wall_ns =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Ok(Run {
             opts,
             poll: Poll::new()?,

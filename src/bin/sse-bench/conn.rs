@@ -17,8 +17,8 @@ use mio::{Interest, Registry, Token};
 use sse_server::eventsource::LimitError;
 
 use crate::chunked::{self, ChunkError};
-use crate::response::{self, Framing, HeadError, MAX_HEAD};
 use crate::net;
+use crate::response::{self, Framing, HeadError, MAX_HEAD};
 use crate::sse;
 use crate::stats::Stats;
 
