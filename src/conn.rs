@@ -16,10 +16,12 @@
 //!   arms the timer with it, and `on_timer` acts only once it has passed;
 //! - `set_state` is the one place the state changes.
 //!
-//! Requests and their answers are here; the clock (timeouts, output taken,
-//! stalls) and the end of a connection are in `conn/clock.rs`. Which answer
+//! Requests are read here; writing their answers (and refusals) is in
+//! `conn/answer.rs`; the clock (timeouts, output taken, stalls) and the end
+//! of a connection are in `conn/clock.rs`. Which answer
 //! a request gets is `route`'s decision.
 
+mod answer;
 mod clock;
 mod publish;
 
@@ -30,11 +32,11 @@ use crate::ascii::after;
 use crate::config::{HEAD_TIMEOUT, MAX_HEAD, MAX_PENDING_OUTPUT, MAX_REQUESTS_PER_TURN, READ_BUDGET};
 use crate::content::Content;
 use crate::date::HttpDate;
-use crate::http::{self, HttpError, Status};
+use crate::http::{self, Status};
 use crate::lateness::Stamp;
 use crate::metrics::{Metrics, StreamEnd};
 use crate::output::Output;
-use crate::response::{self, Body, CONTINUE, Response, Rest, Then};
+use crate::response::{Body, CONTINUE, Response};
 use crate::route::{self, Site};
 use crate::stream::Stream;
 use crate::streams::Streams;
@@ -473,95 +475,5 @@ impl Conn {
             }
         }
         (used, Verdict::Continue)
-    }
-
-    /// The content has ended: the answer held, or the publish made.
-    fn content_done(&mut self, held: Held, env: &mut Env) -> Option<Verdict> {
-        let (reply, note) = match held {
-            Held::Answer(held) => *held,
-            Held::Publish(p) => p.publish(env.site, env.metrics),
-        };
-        let (_, mut ledger) = env.split();
-        self.answer(reply, &mut ledger, note.as_ref())
-    }
-
-    /// Gives back what a publish being read holds, if one is.
-    fn drop_held(&mut self, metrics: &mut Metrics) {
-        if let State::ReadingContent { held: Held::Publish(p), .. } = &self.state {
-            p.release(metrics);
-        }
-    }
-
-    /// Writes a response and moves to what follows it; `Some` when the
-    /// caller must return at once (a stream started).
-    fn answer(&mut self, mut r: Response, l: &mut Ledger, note: Option<&access::Note>) -> Option<Verdict> {
-        if let Some(note) = note {
-            let bytes = if r.head_only { Some(0) } else { r.body.content_len() };
-            access::log(l.peer, note, r.status, bytes, l.now);
-        }
-        if self.last && matches!(r.then, Then::KeepAlive { .. }) {
-            r.then = Then::Close { say: true };
-        }
-        let (now, date, metrics, streams) = (l.now, l.date, &mut *l.metrics, &mut *l.streams);
-        metrics.response(r.status);
-        if r.shed {
-            metrics.shed += 1;
-        }
-        let then = r.then;
-        let rest = response::write(self.out.buf(), date, r);
-        self.out.appended();
-        match rest {
-            Rest::Nothing => {}
-            Rest::File(file, len) => {
-                metrics.downloads += 1;
-                self.out.send_file(file, len);
-            }
-            Rest::Document(doc) => {
-                metrics.documents += doc.len() as u64;
-                self.out.send_document(doc);
-            }
-            Rest::Stream(mut start) => {
-                if let Some(pace) = start.pace.take() {
-                    self.out.pace(pace);
-                }
-                let stream = streams.start(start, now, l.peer, metrics);
-                self.set_state(State::Streaming(stream));
-                return Some(Verdict::Started);
-            }
-        }
-        match then {
-            Then::KeepAlive { .. } => self.set_state(State::Idle { since: now }),
-            Then::Close { .. } => self.set_state(State::Closing { since: now }),
-        }
-        None
-    }
-
-    /// Answers a bad request: the response, `Connection: close`, then a
-    /// lingering close.
-    fn refuse(&mut self, env: &mut Env, e: HttpError) -> Verdict {
-        self.refuse_head(env, e, &[])
-    }
-
-    /// `refuse`, for a head whose request line the access log shows if it
-    /// can be read.
-    fn refuse_head(&mut self, env: &mut Env, e: HttpError, head: &[u8]) -> Verdict {
-        log::debug!("refused a request: {e}");
-        let note = env.site.access_log.then(|| {
-            let since = match self.state {
-                State::ReadingHead { since } | State::ReadingContent { since, .. } => since,
-                _ => env.now,
-            };
-            access::Note::refused(head, since)
-        });
-        self.input = Vec::new();
-        self.head_scanned = 0;
-        self.drop_held(env.metrics);
-        if !self.out.tail_is_empty() {
-            // A file is half sent: nothing can follow it on this connection.
-            return Verdict::Close(None);
-        }
-        let (_, mut ledger) = env.split();
-        self.answer(route::refusal(&e), &mut ledger, note.as_ref());
-        Verdict::Continue
     }
 }
