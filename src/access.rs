@@ -49,8 +49,11 @@ impl Note {
 
     /// A refused request whose head starts `head`: its request line (up to
     /// its line feed, or the first `MAX_LOGGED_LINE` bytes when there are
-    /// that many without one), or `-` when there is none.
+    /// that many without one; the empty lines a request may start with, RFC
+    /// 9112 §2.2, skipped), or `-` when there is none.
     pub fn refused(head: &[u8], started: Instant) -> Note {
+        let start = head.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(head.len());
+        let head = crate::ascii::after(head, start);
         let line = match head.iter().position(|&b| b == b'\n') {
             Some(end) => head.get(..end).map(|l| l.strip_suffix(b"\r").unwrap_or(l)),
             None if head.len() > MAX_LOGGED_LINE => Some(head),
@@ -66,15 +69,21 @@ impl Note {
 /// other byte as `\xHH`, so a line is always one line and its quotes are
 /// the log's own.
 fn shown(line: &[u8]) -> String {
-    let mut out = String::with_capacity(line.len().min(MAX_LOGGED_LINE) + 3);
-    for &b in line.iter().take(MAX_LOGGED_LINE) {
+    shown_within(line, MAX_LOGGED_LINE)
+}
+
+/// Bytes a client sent, as a log line shows them: the first `max` (then
+/// `...`), escaped as `shown` does.
+pub fn shown_within(line: &[u8], max: usize) -> String {
+    let mut out = String::with_capacity(line.len().min(max) + 3);
+    for &b in line.iter().take(max) {
         if (b == b' ' || b.is_ascii_graphic()) && b != b'"' && b != b'\\' {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("\\x{b:02x}"));
         }
     }
-    if line.len() > MAX_LOGGED_LINE {
+    if line.len() > max {
         out.push_str("...");
     }
     out
@@ -95,10 +104,12 @@ mod tests {
     fn refused_heads_show_their_line() {
         let t = Instant::now();
         let long = format!("GET /{} HTTP/1.1", "a".repeat(9000));
-        let table: [(&[u8], String); 8] = [
+        let table: [(&[u8], String); 10] = [
             (b"", "-".into()),
             (b"GET / HTTP/1.1", "-".into()),
             (b"\r\n", "-".into()),
+            (b"\r\n\nBAD\x01 / HTTP/1.1\r\n", "BAD\\x01 / HTTP/1.1".into()),
+            (b"\r\n\r\nGET / HTTP/1.1", "-".into()),
             (b"GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1".into()),
             (b"GET / HTTP/1.1\nHost: t\n\n", "GET / HTTP/1.1".into()),
             (b"GET /\"\\ HTTP/1.1\r\n", "GET /\\x22\\x5c HTTP/1.1".into()),

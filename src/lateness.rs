@@ -4,7 +4,8 @@
 //! server's lateness from the load generator's.
 //!
 //! An event is due at its stream's deadline (a channel's event: when its
-//! publish was handled). It is handed to the kernel when the write that
+//! publish was handled; one replayed, or waiting behind a replay: when the
+//! subscription began). It is handed to the kernel when the write that
 //! empties the connection's output returns; that moment is read from the
 //! clock then, not from the loop turn's start. Events queued behind a
 //! client's full socket are observed together when it drains, each with
@@ -12,13 +13,12 @@
 //! and `pause` knobs) are left out: their delay is the point.
 //!
 //! What always holds: a connection keeps the due time of its oldest unsent
-//! event in four bytes (a `Stamp`: microseconds since the server started,
-//! modulo 2^32, never 0), which fit in padding `Conn` already had; the
-//! wrap-around (71 minutes) is harmless, since no output waits half that
-//! long (the slow-consumer and idle rules end the connection first). The
-//! buckets are fixed and the counts saturate, so observing never allocates.
+//! event in eight bytes (a `Stamp`: microseconds since the server started,
+//! never 0), so an event held for hours behind a client that reads a
+//! trickle is counted as late as it was, never wrapped around. The buckets
+//! are fixed and the counts saturate, so observing never allocates.
 
-use std::num::NonZeroU32;
+use std::num::NonZeroU64;
 use std::time::Instant;
 
 /// Upper bounds of the buckets in microseconds (`+Inf` follows): fine
@@ -26,9 +26,9 @@ use std::time::Instant;
 pub const BUCKETS_US: [u32; 14] =
     [50, 100, 200, 300, 500, 750, 1_000, 2_000, 5_000, 10_000, 25_000, 100_000, 250_000, 1_000_000];
 
-/// When an event was due, in four bytes (see the module's invariants).
+/// When an event was due, in eight bytes (see the module's invariants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp(NonZeroU32);
+pub struct Stamp(NonZeroU64);
 
 #[derive(Debug)]
 pub struct Lateness {
@@ -49,27 +49,26 @@ impl Lateness {
         Lateness { epoch, counts: [0; BUCKETS_US.len() + 1], sum_us: 0 }
     }
 
-    fn micros(&self, t: Instant) -> u32 {
-        // Truncation is the modulo 2^32 the invariant allows.
-        t.saturating_duration_since(self.epoch).as_micros() as u32
+    fn micros(&self, t: Instant) -> u64 {
+        // 2^64 µs is 584,000 years: the conversion never saturates.
+        u64::try_from(t.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
     }
 
     /// The stamp of an event due at `due`.
     pub fn stamp(&self, due: Instant) -> Stamp {
-        Stamp(NonZeroU32::new(self.micros(due)).unwrap_or(NonZeroU32::MIN))
+        Stamp(NonZeroU64::new(self.micros(due)).unwrap_or(NonZeroU64::MIN))
     }
 
     /// `events` events stamped `due` were handed to the kernel at `now`.
     pub fn observe(&mut self, due: Stamp, now: Instant, events: u64) {
-        let late = self.micros(now).wrapping_sub(due.0.get());
         // A stamp from after `now` (the clock read before the turn's own)
-        // is on time, not 71 minutes late.
-        let late = if late > u32::MAX / 2 { 0 } else { late };
-        let i = BUCKETS_US.iter().position(|&b| late <= b).unwrap_or(BUCKETS_US.len());
+        // is on time.
+        let late = self.micros(now).saturating_sub(due.0.get());
+        let i = BUCKETS_US.iter().position(|&b| late <= u64::from(b)).unwrap_or(BUCKETS_US.len());
         if let Some(c) = self.counts.get_mut(i) {
             *c = c.saturating_add(events);
         }
-        self.sum_us = self.sum_us.saturating_add(u64::from(late).saturating_mul(events));
+        self.sum_us = self.sum_us.saturating_add(late.saturating_mul(events));
     }
 
     /// The count of observations.
@@ -145,15 +144,21 @@ mod tests {
     }
 
     #[test]
-    fn a_stamp_after_now_is_on_time_and_wraps_are_harmless() {
+    fn a_stamp_after_now_is_on_time_and_long_waits_do_not_wrap() {
         let t0 = Instant::now();
         let mut h = Lateness::new(t0);
         h.observe(h.stamp(t0 + 500 * US), t0 + 400 * US, 1);
         assert_eq!(h.counts[0], 1);
-        // Past the 71-minute wrap, a lateness of 200 µs is still 200 µs.
+        // Past 2^32 µs (71 minutes) from the start, 200 µs is still 200 µs.
         let due = t0 + Duration::from_micros(u64::from(u32::MAX) - 100);
         h.observe(h.stamp(due), due + 200 * US, 1);
         assert_eq!(h.counts[2], 1);
+        // An event held 72 minutes behind a trickling client is late by
+        // that much (+Inf), not by 72 minutes modulo 71.
+        let held = Duration::from_secs(72 * 60);
+        h.observe(h.stamp(t0 + US), t0 + US + held, 1);
+        assert_eq!(h.counts[BUCKETS_US.len()], 1);
+        assert_eq!(h.sum_us, 200 + held.as_micros() as u64);
         // Due at the epoch itself: the stamp is never 0.
         assert_eq!(h.stamp(t0).0.get(), 1);
     }

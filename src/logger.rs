@@ -12,6 +12,10 @@
 //! - a socket (journald) is written with `MSG_DONTWAIT`;
 //! - a regular file or /dev/null is written as it is;
 //! - after a write error (the reader went away), nothing is written again.
+//!
+//! Lines are cut at `MAX_LINE` bytes, under `PIPE_BUF`, so a pipe takes a
+//! line whole or not at all; a terminal or socket that takes part of one
+//! gets its rest before any other line, so lines are never glued together.
 //!   (simple_logger writes with `eprintln!`, which panics there: with a log
 //!   collector that dies, every client would go. Hence this module.)
 
@@ -30,10 +34,16 @@ struct Logger {
     out: Mutex<Output>,
 }
 
+/// The longest line written (then `...`): under `PIPE_BUF` (4096).
+pub const MAX_LINE: usize = 2048;
+
 struct Output {
     sink: Sink,
     /// Lines dropped since the last one written.
     dropped: u64,
+    /// The rest of a line the sink took only part of: written before any
+    /// other line (at most `MAX_LINE` bytes).
+    rest: Vec<u8>,
 }
 
 enum Sink {
@@ -49,7 +59,7 @@ enum Sink {
 
 /// Installs the logger for records at `level` and above.
 pub fn init(level: log::LevelFilter) -> Result<(), log::SetLoggerError> {
-    let out = Mutex::new(Output { sink: sink(), dropped: 0 });
+    let out = Mutex::new(Output { sink: sink(), dropped: 0, rest: Vec::new() });
     let logger = Box::leak(Box::new(Logger { level, journal: stderr_is_journal(), out }));
     log::set_logger(logger)?;
     log::set_max_level(level);
@@ -82,7 +92,9 @@ fn sink() -> Sink {
         libc::S_IFIFO | libc::S_IFCHR => {
             let path = c"/proc/self/fd/2";
             // SAFETY: open(2) with a NUL-terminated path; the result is checked.
-            let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+            let fd = unsafe {
+                libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+            };
             if fd < 0 {
                 return Sink::Plain;
             }
@@ -94,34 +106,73 @@ fn sink() -> Sink {
 }
 
 impl Output {
-    /// Writes one whole line, or nothing; `false` if it was not taken.
+    /// Writes one whole line, or nothing; `false` if it was not taken. A
+    /// line taken in part is finished first, at the next call.
     fn write_line(&mut self, line: &[u8]) -> bool {
+        if !self.rest.is_empty() {
+            let rest = std::mem::take(&mut self.rest);
+            match self.write_some(&rest) {
+                Some(n) if n == rest.len() => {}
+                Some(n) => {
+                    self.rest = rest.get(n..).unwrap_or_default().to_vec();
+                    return false;
+                }
+                None => {
+                    self.rest = rest;
+                    return false;
+                }
+            }
+        }
+        match self.write_some(line) {
+            Some(n) if n == line.len() => true,
+            // Taken in part: the rest goes before anything else, and this
+            // line counts as written.
+            Some(n) if n > 0 => {
+                self.rest = line.get(n..).unwrap_or_default().to_vec();
+                true
+            }
+            Some(_) | None => false,
+        }
+    }
+
+    /// One write of `bytes`: how many were taken (`None`: none could be).
+    fn write_some(&mut self, bytes: &[u8]) -> Option<usize> {
         let result = match &mut self.sink {
-            Sink::Plain => io::stderr().write_all(line),
-            Sink::NonBlocking(f) => f.write(line).and_then(|n| whole(n, line)),
+            Sink::Plain => io::stderr().write_all(bytes).map(|()| bytes.len()),
+            Sink::NonBlocking(f) => f.write(bytes),
             Sink::Socket => {
                 // SAFETY: send(2) on descriptor 2 with a valid buffer.
-                let n =
-                    unsafe { libc::send(2, line.as_ptr().cast(), line.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-                if n < 0 { Err(io::Error::last_os_error()) } else { whole(n as usize, line) }
+                let n = unsafe {
+                    libc::send(2, bytes.as_ptr().cast(), bytes.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+                };
+                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
             }
-            Sink::Broken => return false,
+            Sink::Broken => return None,
         };
         match result {
-            Ok(()) => true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Ok(n) => Some(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => None,
             Err(_) => {
                 self.sink = Sink::Broken;
-                false
+                None
             }
         }
     }
 }
 
-/// A short write of a line: the pipe had room for part of it only (lines
-/// are far below PIPE_BUF, so this is rare); the rest is lost.
-fn whole(n: usize, line: &[u8]) -> io::Result<()> {
-    if n == line.len() { Ok(()) } else { Err(io::ErrorKind::WouldBlock.into()) }
+/// `line` cut to `MAX_LINE` bytes (at a character's start), ending in
+/// `...` and a line feed when it was longer.
+fn capped(mut line: String) -> String {
+    if line.len() <= MAX_LINE {
+        return line;
+    }
+    let mut end = MAX_LINE - 4;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line.truncate(end);
+    line.push_str("...\n");
+    line
 }
 
 fn format_line(journal: bool, level: log::Level, target: &str, args: &std::fmt::Arguments) -> String {
@@ -163,11 +214,35 @@ impl log::Log for Logger {
             }
             out.dropped = 0;
         }
-        let line = format_line(self.journal, record.level(), record.target(), record.args());
+        let line = capped(format_line(self.journal, record.level(), record.target(), record.args()));
         if !out.write_line(line.as_bytes()) {
             out.dropped += 1;
         }
     }
 
     fn flush(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_under_pipe_buf() {
+        let long = format!("{}\n", "a".repeat(5000));
+        let wide = format!("{}\n", "€".repeat(3000));
+        // (line, its length after the cut, whether it was cut)
+        let table: [(String, usize, bool); 4] = [
+            ("short\n".to_string(), 6, false),
+            (format!("{}\n", "b".repeat(MAX_LINE - 1)), MAX_LINE, false),
+            (long, MAX_LINE, true),
+            (wide, MAX_LINE - 1, true),
+        ];
+        for (line, len, cut) in table {
+            let out = capped(line.clone());
+            assert_eq!(out.len(), len, "{:?}", &line[..20]);
+            assert_eq!(out.ends_with("...\n"), cut);
+            assert!(out.len() < 4096 && out.ends_with('\n'));
+        }
+    }
 }

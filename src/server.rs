@@ -71,6 +71,8 @@ pub struct Server {
     armed: Option<Instant>,
     /// `None` once draining: new connections go elsewhere.
     listener: Option<TcpListener>,
+    /// The listener was passed by the service manager (which keeps it).
+    inherited: bool,
     /// `--metrics-port`: this process alone, for scraping it among siblings.
     metrics_listener: Option<TcpListener>,
     conns: Slab<Slot>,
@@ -122,7 +124,9 @@ impl Server {
         let nofile = crate::sys::raise_nofile_limit();
         let addr = SocketAddr::new(config.bind, config.port);
         let fail = |e: io::Error| StartError(format!("cannot listen on {addr}: {e}"));
-        let mut listener = match crate::sys::inherited_listener() {
+        let inherited = crate::sys::inherited_listener();
+        let passed = matches!(inherited, Ok(Some(_)));
+        let mut listener = match inherited {
             Ok(Some(l)) => {
                 // Socket activation: the service manager holds the socket,
                 // so connections wait in its backlog while this process
@@ -201,6 +205,7 @@ impl Server {
             wake,
             armed: None,
             listener: Some(listener),
+            inherited: passed,
             metrics_listener,
             conns: Slab::new(),
             timers: Timers::new(),

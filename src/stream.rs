@@ -52,11 +52,11 @@ pub trait Source: fmt::Debug {
         false
     }
     /// An event published to the stream's channel: appended to `out`, or
-    /// kept until what came before it is out. `false` when the client is
-    /// too far behind (a slow consumer).
-    fn push(&mut self, event: &Rc<[u8]>, out: &mut Vec<u8>) -> bool {
+    /// kept until what came before it is out (then `emit` writes and
+    /// counts it), or refused when the client is too far behind.
+    fn push(&mut self, event: &Rc<[u8]>, out: &mut Vec<u8>) -> Pushed {
         out.extend_from_slice(event);
-        true
+        Pushed::Written
     }
     /// The channel the stream listens to, if it does.
     fn membership(&self) -> Option<Membership> {
@@ -67,6 +67,17 @@ pub trait Source: fmt::Debug {
     fn write_extra(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(bytes);
     }
+}
+
+/// What became of an event pushed to a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// In the output now: sent, as far as the stream is concerned.
+    Written,
+    /// Behind a replay still going out; `emit` writes it in its turn.
+    Queued,
+    /// The client is too far behind: a slow consumer.
+    Slow,
 }
 
 /// What one `Source::emit` did.
@@ -153,8 +164,8 @@ impl Stream {
         }
     }
 
-    /// An event published to its channel, at `now`; `false`: slow consumer.
-    pub fn push(&mut self, event: &Rc<[u8]>, now: Instant, out: &mut Vec<u8>) -> bool {
+    /// An event published to its channel, at `now`.
+    pub fn push(&mut self, event: &Rc<[u8]>, now: Instant, out: &mut Vec<u8>) -> Pushed {
         self.last_sent = now;
         self.source.push(event, out)
     }

@@ -18,6 +18,10 @@ pub use numbers::Numbers;
 use crate::metrics::{Metrics, StreamEnd};
 use crate::stream::{Client, Stream, StreamStart};
 
+/// The most of a client's `Last-Event-ID` a log line shows (ids this
+/// server hands out are under 40 bytes; a made-up one may be 8 KiB).
+pub const MAX_LOGGED_ID: usize = 128;
+
 #[derive(Debug, Default)]
 pub struct Streams {
     /// Where new streams' connection numbers come from.
@@ -41,10 +45,12 @@ impl Streams {
             Client::New { last_event_id } => {
                 let id = self.numbers.take();
                 metrics.streams_new += 1;
-                log::info!(
-                    "Client connected to event stream (connection #{id}, Last-Event-Id: {}) from {peer}",
-                    last_event_id.as_deref().unwrap_or("none")
-                );
+                // The client's id (one it made up, maybe 8 KiB of it) is
+                // shown escaped and cut at `MAX_LOGGED_ID`.
+                let seen = last_event_id
+                    .as_deref()
+                    .map_or_else(|| "none".to_string(), |v| crate::access::shown_within(v.as_bytes(), MAX_LOGGED_ID));
+                log::info!("Client connected to event stream (connection #{id}, Last-Event-Id: {seen}) from {peer}");
                 id
             }
         };

@@ -182,21 +182,30 @@ impl Signals {
         }
     }
 
-    /// The next signal waiting, if any: its name.
-    pub fn take(&self) -> Option<&'static str> {
+    /// The signals waiting: the name of the first, and how many there
+    /// were (read until none is left, as the poll reports the descriptor
+    /// once for all of them; SIGTERM and SIGINT are each pending at most
+    /// once, so this reads at most two).
+    pub fn take(&self) -> Option<(&'static str, usize)> {
         use std::os::fd::AsRawFd;
-        // SAFETY: a zeroed signalfd_siginfo is a valid buffer of its size.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = size_of::<libc::signalfd_siginfo>();
-        // SAFETY: read(2) into a buffer of `size` bytes we own.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
-        if n != size as isize {
-            return None;
+        let mut first = None;
+        let mut count = 0;
+        for _ in 0..8 {
+            // SAFETY: a zeroed signalfd_siginfo is a valid buffer of its size.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let size = size_of::<libc::signalfd_siginfo>();
+            // SAFETY: read(2) into a buffer of `size` bytes we own.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+            if n != size as isize {
+                break;
+            }
+            count += 1;
+            first.get_or_insert(match info.ssi_signo as i32 {
+                libc::SIGINT => "SIGINT",
+                _ => "SIGTERM",
+            });
         }
-        Some(match info.ssi_signo as i32 {
-            libc::SIGINT => "SIGINT",
-            _ => "SIGTERM",
-        })
+        first.map(|name| (name, count))
     }
 }
 
@@ -234,20 +243,25 @@ pub fn inherited_listener() -> io::Result<Option<mio::net::TcpListener>> {
         ));
     }
     const FD: i32 = 3;
-    let mut listening: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt on descriptor 3 with a c_int buffer of `len` bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            FD,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut listening as *mut libc::c_int).cast(),
-            &mut len,
-        )
+    let option = |name| {
+        let mut value: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt on descriptor 3 with a c_int buffer of `len` bytes.
+        let rc =
+            unsafe { libc::getsockopt(FD, libc::SOL_SOCKET, name, (&mut value as *mut libc::c_int).cast(), &mut len) };
+        (rc == 0).then_some(value)
     };
-    if rc != 0 || listening == 0 {
+    if option(libc::SO_ACCEPTCONN).is_none_or(|listening| listening == 0) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "descriptor 3 (LISTEN_FDS) is not a listening socket"));
+    }
+    // A Unix or datagram socket would fail later with a puzzling error.
+    let tcp = matches!(option(libc::SO_DOMAIN), Some(libc::AF_INET | libc::AF_INET6))
+        && option(libc::SO_TYPE) == Some(libc::SOCK_STREAM);
+    if !tcp {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "descriptor 3 (LISTEN_FDS) is not a TCP socket (ListenStream= takes a port or an IP address and port)",
+        ));
     }
     // SAFETY: fcntl on descriptor 3, which is ours from here on.
     unsafe {

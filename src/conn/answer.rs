@@ -85,12 +85,22 @@ impl Conn {
     /// can be read.
     pub(super) fn refuse_head(&mut self, env: &mut Env, e: HttpError, head: &[u8]) -> Verdict {
         log::debug!("refused a request: {e}");
-        let note = env.site.access_log.then(|| {
-            let since = match self.state {
-                State::ReadingHead { since } | State::ReadingContent { since, .. } => since,
-                _ => env.now,
-            };
-            access::Note::refused(head, since)
+        let note = env.site.access_log.then(|| match &self.state {
+            // Refusing the content of a request whose head was read: the
+            // log shows that request's line.
+            State::ReadingContent { held, since, .. } => {
+                let read = match held {
+                    Held::Answer(answer) => answer.1.as_ref(),
+                    Held::Publish(p) => p.note(),
+                };
+                read.cloned().unwrap_or_else(|| access::Note::refused(head, *since))
+            }
+            State::ReadingHead { since } => access::Note::refused(head, *since),
+            State::Idle { .. }
+            | State::Streaming(_)
+            | State::Ending { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => access::Note::refused(head, env.now),
         });
         self.input = Vec::new();
         self.head_scanned = 0;

@@ -17,7 +17,7 @@ use crate::channel::Channels;
 use crate::config::{LINGER_TIMEOUT, MAX_PENDING_OUTPUT};
 use crate::http::HttpError;
 use crate::metrics::{Metrics, StreamEnd};
-use crate::stream::End;
+use crate::stream::{End, Pushed};
 use crate::streams::Streams;
 
 impl Conn {
@@ -40,7 +40,9 @@ impl Conn {
                 self.stall_check(queued(), now, env.timeouts.idle, Some(why))
             }
             State::ReadingHead { .. } => {
-                self.refuse(env, HttpError { status: 408, why: "request head not received within 10 s" })
+                // The access log shows the request line, if it came whole.
+                let head = std::mem::take(&mut self.input);
+                self.refuse_head(env, HttpError { status: 408, why: "request head not received within 10 s" }, &head)
             }
             State::ReadingContent { .. } => {
                 self.refuse(env, HttpError { status: 408, why: "request content not received within 10 s" })
@@ -85,30 +87,38 @@ impl Conn {
     }
 
     /// An event published to the channel this connection's stream listens
-    /// to: appended to its output (or queued behind a replay); a client too
-    /// far behind is a slow consumer.
+    /// to: appended to its output and counted, or queued behind a replay
+    /// (counted when `tick` writes it); a client too far behind is a slow
+    /// consumer.
     pub fn deliver(&mut self, event: &std::rc::Rc<[u8]>, env: &mut Env) -> Verdict {
         let State::Streaming(s) = &mut self.state else { return Verdict::Continue };
-        let kept = s.push(event, env.now, self.out.buf());
+        let pushed = s.push(event, env.now, self.out.buf());
         self.out.appended();
-        env.metrics.events += 1;
-        self.note_due(env.metrics.lateness.stamp(env.now), 1);
-        if kept { Verdict::Continue } else { Verdict::Close(Some(StreamEnd::Slow)) }
+        match pushed {
+            Pushed::Written => {
+                env.metrics.events += 1;
+                self.note_due(env.metrics.lateness.stamp(env.now), 1);
+                Verdict::Continue
+            }
+            Pushed::Queued => Verdict::Continue,
+            Pushed::Slow => Verdict::Close(Some(StreamEnd::Slow)),
+        }
     }
 
     /// The server is shutting down: an answer under way is finished and is
-    /// the last; a connection with nothing under way closes now.
+    /// the last; so is the answer to a request held back in the input, or
+    /// to one on its way on a connection just accepted (until the drain
+    /// ends); a kept-alive connection with nothing under way closes now.
     pub fn last_answer(&mut self, now: Instant) -> Verdict {
         self.last = true;
         match self.state {
-            State::Idle { .. } | State::ReadingHead { .. } if self.out.is_empty() && self.input.is_empty() => {
-                Verdict::Close(None)
-            }
-            State::Idle { .. } => {
+            State::Idle { .. } if self.input.is_empty() && self.out.is_empty() => Verdict::Close(None),
+            State::Idle { .. } if self.input.is_empty() => {
                 self.set_state(State::Closing { since: now });
                 Verdict::Continue
             }
-            State::ReadingHead { .. }
+            State::Idle { .. }
+            | State::ReadingHead { .. }
             | State::ReadingContent { .. }
             | State::Streaming(_)
             | State::Ending { .. }

@@ -50,6 +50,11 @@ impl Publishing {
         self.data.extend_from_slice(crate::ascii::before(piece, piece.len().min(room)));
     }
 
+    /// The access log's note of the request, if the log is on.
+    pub fn note(&self) -> Option<&Note> {
+        self.note.as_ref()
+    }
+
     pub fn release(&self, metrics: &mut Metrics) {
         metrics.publish_in_flight = metrics.publish_in_flight.saturating_sub(MAX_CONTENT);
     }

@@ -35,6 +35,12 @@ impl Server {
         }
     }
 
+    /// A shutdown begins: the connections waiting in the listener's
+    /// backlog are taken, as far as the cap allows.
+    pub(super) fn accept_backlog(&mut self) {
+        self.accept_from(0);
+    }
+
     /// Accepts on listener `which` (0: the listener, 1: `--metrics-port`)
     /// until its backlog is empty (`true`), or until accepting cannot
     /// succeed (`false`: full past the reserve, or out of descriptors).

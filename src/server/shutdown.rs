@@ -8,7 +8,8 @@
 //!
 //! What always holds: once draining, no connection is accepted (the
 //! listener is closed, so a sibling process or the next instance gets the
-//! new ones); every stream is ended at its time in the plan (a stream that
+//! new ones; those already in its backlog are taken first and answered,
+//! since closing a listener resets them); every stream is ended at its time in the plan (a stream that
 //! an answer in flight starts is ended at once), and the loop ends when the
 //! last connection has gone, or at the end of the drain period plus
 //! `DRAIN_GRACE`, whatever is left being closed then. The closing log line
@@ -55,9 +56,13 @@ impl Server {
     /// A signal arrived: the first begins the drain, a second stops now.
     pub(super) fn on_signal(&mut self) -> Option<Stop> {
         let signals = self.signals.as_ref()?;
-        let name = signals.take()?;
+        let (name, count) = signals.take()?;
         if let Some(d) = &self.drain {
             log::warn!("{name} while draining (after {} ms): stopping at once", d.began.elapsed().as_millis());
+            return Some(Stop::Now);
+        }
+        if count > 1 {
+            log::warn!("{name} and a second signal at once: stopping at once");
             return Some(Stop::Now);
         }
         self.begin_drain(name);
@@ -65,6 +70,13 @@ impl Server {
     }
 
     fn begin_drain(&mut self, signal: &'static str) {
+        // Connections waiting in the backlog would be reset when the
+        // listener closes (a sibling does not get them): taken first, they
+        // are answered with the rest. A socket the service manager passed
+        // keeps its backlog for the next instance, so it is left alone.
+        if !self.inherited {
+            self.accept_backlog();
+        }
         for mut listener in [self.listener.take(), self.metrics_listener.take()].into_iter().flatten() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -149,7 +161,10 @@ impl Server {
             return None;
         }
         let cut_streams = self.conns.iter().filter(|(_, s)| s.conn.stream().is_some()).count() as u64;
-        let cut_others = self.conns.len() as u64 - cut_streams;
+        // A connection lingering for its client's EOF has its answer out:
+        // finished, not cut.
+        let lingering = self.conns.iter().filter(|(_, s)| s.conn.lingering()).count() as u64;
+        let cut_others = self.conns.len() as u64 - cut_streams - lingering;
         let retried = self.metrics.ended(StreamEnd::Shutdown) - d.shutdown_before;
         let ended = self.metrics.streams_ended() - d.ended_before;
         log::info!(
@@ -161,9 +176,10 @@ impl Server {
             d.others.saturating_sub(cut_others),
             cut_streams + cut_others,
         );
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.close(key, None);
+        let keys: Vec<(usize, bool)> = self.conns.iter().map(|(k, s)| (k, s.conn.stream().is_some())).collect();
+        for (key, stream) in keys {
+            // A stream cut here ended for the shutdown, not on an error.
+            self.close(key, stream.then_some(StreamEnd::Shutdown));
         }
         Some(Stop::Drained)
     }

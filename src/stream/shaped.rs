@@ -156,11 +156,11 @@ impl Source for Shaped {
         self.inner.looped()
     }
 
-    fn push(&mut self, event: &std::rc::Rc<[u8]>, out: &mut Vec<u8>) -> bool {
+    fn push(&mut self, event: &std::rc::Rc<[u8]>, out: &mut Vec<u8>) -> super::Pushed {
         let mut raw = Vec::new();
-        let kept = self.inner.push(event, &mut raw);
+        let pushed = self.inner.push(event, &mut raw);
         self.write(&raw, out);
-        kept
+        pushed
     }
 
     fn membership(&self) -> Option<crate::channel::Membership> {

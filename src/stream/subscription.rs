@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::{Emitted, Source};
+use super::{Emitted, Pushed, Source};
 use crate::channel::Membership;
 use crate::config::{MAX_PENDING_OUTPUT, MAX_SCRIPT_WRITE};
 
@@ -59,14 +59,14 @@ impl Source for Subscription {
         true
     }
 
-    fn push(&mut self, event: &Rc<[u8]>, out: &mut Vec<u8>) -> bool {
+    fn push(&mut self, event: &Rc<[u8]>, out: &mut Vec<u8>) -> Pushed {
         if self.backlog.is_empty() {
             out.extend_from_slice(event);
-            return true;
+            return Pushed::Written;
         }
         self.live += event.len();
         self.backlog.push_back(event.clone());
-        self.live <= MAX_PENDING_OUTPUT
+        if self.live <= MAX_PENDING_OUTPUT { Pushed::Queued } else { Pushed::Slow }
     }
 
     fn membership(&self) -> Option<Membership> {

@@ -289,3 +289,30 @@ fn a_publish_answer_carries_the_cors_fields() {
     let r = publish(&s, "/channels/x", b"\xff", "Origin: http://app.test\r\n");
     assert_eq!((r.status(), r.header("Access-Control-Allow-Origin")), (400, Some("http://app.test")));
 }
+
+#[test]
+fn live_events_behind_a_replay_are_counted_once() {
+    let s = Server::start(&["--log-level", "warn", "--history", "1000", "--history-bytes", "100000000"]);
+    // 12 MB of history: more than a client that does not read and the
+    // server's socket buffer hold, so the replay is still going out when
+    // the live events come, and they wait behind it.
+    let big = "z".repeat(60_000);
+    let ids: Vec<String> =
+        (0..200).map(|i| id_of(&publish(&s, "/channels/r", format!("{i}{big}").as_bytes(), ""))).collect();
+    let (mut c, _) = subscribe(&s, "/channels/r", &format!("Last-Event-ID: {}\r\n", ids[0]));
+    let live: Vec<String> =
+        (0..3).map(|i| id_of(&publish(&s, "/channels/r", format!("live{i}").as_bytes(), ""))).collect();
+    for (i, id) in ids.iter().enumerate().skip(1) {
+        let want = ev(id, &format!("{i}{big}"));
+        assert_eq!(c.read_exact_n(want.len()), want.as_bytes(), "replayed event {i}");
+    }
+    for (i, id) in live.iter().enumerate() {
+        let want = ev(id, &format!("live{i}"));
+        assert_eq!(c.read_exact_n(want.len()), want.as_bytes(), "live event {i}");
+    }
+    // 199 replayed and 3 live: each counted once, sent and observed.
+    let m = s.metrics();
+    assert_eq!(metric(&m, "sse_events_replayed_total"), 199, "{m}");
+    assert_eq!(metric(&m, "sse_events_sent_total"), 202, "{m}");
+    assert_eq!(metric(&m, "sse_event_lateness_seconds_count"), 202, "{m}");
+}

@@ -163,6 +163,34 @@ fn an_inherited_descriptor_that_is_no_listener_exits_1() {
 }
 
 #[test]
+fn an_inherited_unix_socket_exits_1_and_says_why() {
+    // A socket unit with ListenStream=/run/sse.sock passes a Unix socket.
+    let dir = std::env::temp_dir().join(format!("sse-unix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(dir.join("s.sock")).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+    let script = format!("exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec {BIN} --port 0");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]);
+    // SAFETY: fcntl is async-signal-safe; it runs in the child between
+    // fork and exec, on a descriptor the parent keeps open.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+        });
+    }
+    let out = run(&mut cmd, WAIT);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((out.status.code(), out.stdout.as_str()), (Some(1), ""));
+    assert_eq!(
+        out.stderr,
+        "sse-server: cannot use the socket passed in LISTEN_FDS: descriptor 3 (LISTEN_FDS) is not a TCP socket \
+         (ListenStream= takes a port or an IP address and port)\n"
+    );
+}
+
+#[test]
 fn more_than_one_inherited_socket_exits_1() {
     let script = format!("LISTEN_PID=$$ LISTEN_FDS=2 exec {BIN} --port 0");
     let out = run(Command::new("sh").args(["-c", &script]), WAIT);
@@ -233,7 +261,15 @@ fn the_access_log_has_a_line_per_answer() {
     head.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
     head.read_until(b"\r\n\r\n");
     // Refused requests show the line they had, escaped; `-` when none.
-    for bad_head in [&b"GET / HTTP/9.9\r\n\r\n"[..], b"GET /\"x HTTP/1.1\r\n\r\n", b"\x16\x03\x01\x00\r\n"] {
+    for bad_head in [
+        &b"GET / HTTP/9.9\r\n\r\n"[..],
+        b"GET /\"x HTTP/1.1\r\n\r\n",
+        b"\x16\x03\x01\x00\r\n",
+        // The empty lines a request may start with are not its line.
+        b"\r\n\r\nBAD\x01 / HTTP/1.1\r\n\r\n",
+        // Content refused as it comes: the line of its request.
+        b"POST /channels/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ] {
         let mut bad = s.connect();
         bad.send(bad_head);
         bad.read_to_eof();
@@ -245,6 +281,8 @@ fn the_access_log_has_a_line_per_answer() {
     s.wait_log("\"GET / HTTP/9.9\" 505 ");
     s.wait_log("\"GET /\\x22x HTTP/1.1\" 400 ");
     s.wait_log("\"\\x16\\x03\\x01\\x00\" 400 ");
+    s.wait_log("\"BAD\\x01 / HTTP/1.1\" 400 ");
+    s.wait_log("\"POST /channels/x HTTP/1.1\" 400 ");
 }
 
 /// Stream log lines name the client's address.
@@ -259,4 +297,11 @@ fn stream_log_lines_name_the_client() {
     assert!(line.ends_with(&format!(") from 127.0.0.1:{port}")), "{line}");
     let end = s.wait_log("Event stream ended after its last event (connection #1)");
     assert!(end.ends_with(&format!(" to 127.0.0.1:{port}")), "{end}");
+    // A made-up Last-Event-ID is shown escaped, and cut at 128 bytes.
+    let mut c = s.connect();
+    let made_up = format!("\"{}", "x".repeat(7000));
+    c.send(&get_events("/events?count=1&interval=1", &format!("Last-Event-ID: {made_up}\r\n")));
+    c.read_to_eof();
+    let line = s.wait_log("Client connected to event stream (connection #2, Last-Event-Id: \\x22xxx");
+    assert!(line.contains(&format!("\\x22{}...) from 127.0.0.1:", "x".repeat(127))), "{line}");
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{Client, GET, Launch, Server, TempWww, get_events};
+use crate::harness::{Client, GET, Launch, Server, TempWww, get_events, split_responses};
 
 /// The `retry:` value a drained stream ends with, and when it ended.
 fn drained(c: &mut Client) -> (u64, Instant) {
@@ -142,4 +142,97 @@ fn sigint_works_when_started_with_it_ignored() {
     s.signal(libc::SIGINT);
     s.wait_log("SIGINT: shut down after");
     assert_eq!(s.wait_exit(), Some(0));
+}
+
+/// Connections still in the listener's backlog when the signal comes would
+/// be reset when it closes: they are taken and answered, those that have
+/// not sent their request yet included (until the drain ends).
+#[test]
+fn connections_waiting_in_the_backlog_are_answered() {
+    let mut s = Server::start(&["--drain", "300"]);
+    // Stopped, the server takes the signal first and the connections after
+    // it, as they came.
+    s.signal(libc::SIGSTOP);
+    s.signal(libc::SIGTERM);
+    let mut sent: Vec<Client> = (0..3)
+        .map(|_| {
+            let mut c = s.connect();
+            c.send(GET);
+            c
+        })
+        .collect();
+    let silent: Vec<Client> = (0..2).map(|_| s.connect()).collect();
+    s.signal(libc::SIGCONT);
+    s.wait_log("SIGTERM: shutting down; 0 streams end over 300 ms, 5 other connections finish their answers");
+    for mut c in silent {
+        c.send(GET);
+        sent.push(c);
+    }
+    for c in &mut sent {
+        let r = c.read_response();
+        assert_eq!((r.status(), r.header("Connection")), (200, Some("close")), "{}", r.head);
+        c.expect_eof();
+    }
+    let end = s.wait_log("SIGTERM: shut down after");
+    assert_eq!((figure(&end, "other connections finished"), figure(&end, "cut at the end")), (5, 0), "{end}");
+    assert_eq!(s.wait_exit(), Some(0));
+}
+
+/// Pipelined requests held back (behind a download the client has not
+/// taken yet) when the signal comes: the next is answered, and its answer
+/// is the last.
+#[test]
+fn a_request_held_back_gets_the_last_answer() {
+    let www = TempWww::new("held");
+    www.write("big.bin", &vec![b'q'; 4 << 20]);
+    let mut s = Server::start(&["--www", &www.www_arg(), "--drain", "300", "--access-log"]);
+    let mut c = s.connect();
+    c.send(&b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n".repeat(3));
+    s.wait_log("\"GET /big.bin HTTP/1.1\" 200 4194304 ");
+    s.signal(libc::SIGTERM);
+    s.wait_log("SIGTERM: shutting down");
+    let answers = split_responses(&c.read_to_eof());
+    let heads: Vec<&str> = answers.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(heads.len(), 2, "{heads:#?}");
+    assert!(!heads[0].contains("\r\nConnection: close\r\n"), "{}", heads[0]);
+    assert!(
+        heads[1].starts_with("HTTP/1.1 200 OK\r\n") && heads[1].contains("\r\nConnection: close\r\n"),
+        "{}",
+        heads[1]
+    );
+    assert!(answers.iter().all(|(_, body)| body.len() == 4 << 20));
+    assert_eq!(s.wait_exit(), Some(0));
+}
+
+/// A stream whose end could not get out in the drain is cut, and logged
+/// as ended for the shutdown, not as a socket error.
+#[test]
+fn a_stream_cut_at_the_end_ends_for_the_shutdown() {
+    let mut s = Server::start(&["--drain", "100"]);
+    let mut c = s.connect();
+    // Paced: one 5-byte piece every 5 s, so its retry: cannot get out.
+    c.send(&get_events("/events?interval=100&split=5&pause=5000", ""));
+    s.wait_log("Client connected to event stream (connection #1");
+    s.signal(libc::SIGTERM);
+    let end = s.wait_log("SIGTERM: shut down after");
+    assert_eq!((figure(&end, "streams ended with a retry"), figure(&end, "cut at the end")), (0, 1), "{end}");
+    s.wait_log("Event stream ended for a shutdown (connection #1)");
+    assert_eq!(s.wait_exit(), Some(0));
+    assert!(!s.logged().iter().any(|l| l.contains("socket error")), "{:#?}", s.logged());
+}
+
+/// Two signals read at once are a second signal: stop at once.
+#[test]
+fn two_signals_at_once_stop_at_once() {
+    let mut s = Server::start(&["--drain", "60000"]);
+    let mut c = s.connect();
+    c.send(&get_events("/events", ""));
+    c.read_until(b"\r\n\r\n");
+    s.wait_log("Client connected to event stream");
+    s.signal(libc::SIGSTOP);
+    s.signal(libc::SIGTERM);
+    s.signal(libc::SIGINT);
+    s.signal(libc::SIGCONT);
+    s.wait_log("and a second signal at once: stopping at once");
+    assert_eq!(s.wait_exit(), Some(1));
 }
