@@ -117,7 +117,14 @@ pub fn pump(conn: &mut Conn, link: &mut Link, env: &mut Env, buf: &mut Vec<u8>, 
             // A client that takes output as fast as it comes (a file on
             // loopback) would never see `WouldBlock`: the rest waits for
             // the next turn, after the others.
-            Ok(Flushed::BudgetSpent) => return Verdict::Again,
+            // The slow-consumer rule holds all the same: a paced stream
+            // whose client takes every piece can still fall behind.
+            Ok(Flushed::BudgetSpent) => {
+                return match conn.after_write() {
+                    v @ Verdict::Close(_) => v,
+                    Verdict::Continue | Verdict::Again | Verdict::Started => Verdict::Again,
+                };
+            }
             Ok(Flushed::Done) => {}
         }
         if let v @ Verdict::Close(_) = conn.after_write() {

@@ -7,7 +7,8 @@
 //! most `MAX_APPEND`); a file is read into the buffer only when the buffer
 //! is empty, `MAX_PENDING_OUTPUT` at a time; with a `Pace`, `pending` never
 //! offers more than the current piece, nor anything before its time, and
-//! the cuts fall at the same bytes whatever the timing.
+//! the cuts fall at the same bytes whatever the timing. The bytes waiting
+//! are `buf[sent..]`: `sent` is below `buf.len()`, or both are 0.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -20,6 +21,11 @@ use crate::knobs::Split;
 #[derive(Debug, Default)]
 pub struct Output {
     buf: Vec<u8>,
+    /// Bytes at the start of `buf` the kernel has taken: the output is
+    /// `buf[sent..]`. Taken bytes are let go at the next append or when all
+    /// are out, not at each write, so a stream cut into 1-byte pieces does
+    /// not move its buffer once per byte.
+    sent: u32,
     tail: Option<Tail>,
 }
 
@@ -32,7 +38,7 @@ enum Tail {
     File(File, u64),
     /// A generated document (a scenario's expectation) and how much of it
     /// has gone into the buffer.
-    Document(Vec<u8>, usize),
+    Document(Box<(Vec<u8>, usize)>),
     Paced(Box<Pace>),
 }
 
@@ -97,12 +103,17 @@ pub enum Refill {
 impl Output {
     /// Bytes waiting for the kernel (not counting the rest of a file).
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.sent as usize
+    }
+
+    /// The buffer holds bytes the kernel has not taken.
+    fn holds_bytes(&self) -> bool {
+        self.buf.len() > self.sent as usize
     }
 
     /// Nothing at all left to send.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty() && self.tail_is_empty()
+        self.len() == 0 && self.tail_is_empty()
     }
 
     pub fn has_file(&self) -> bool {
@@ -117,7 +128,7 @@ impl Output {
     /// The size of a document being sent, if one is.
     pub fn document(&self) -> Option<usize> {
         match &self.tail {
-            Some(Tail::Document(d, _)) => Some(d.len()),
+            Some(Tail::Document(d)) => Some(d.0.len()),
             _ => None,
         }
     }
@@ -125,7 +136,7 @@ impl Output {
     /// Sends `doc` after what the buffer holds, `MAX_PENDING_OUTPUT` at a time.
     pub fn send_document(&mut self, doc: Vec<u8>) {
         debug_assert!(self.tail.is_none());
-        self.tail = Some(Tail::Document(doc, 0));
+        self.tail = Some(Tail::Document(Box::new((doc, 0))));
     }
 
     /// Cuts and paces the output from now on, what the buffer holds (the
@@ -144,7 +155,7 @@ impl Output {
     /// When the next piece may be written, if output waits for that.
     pub fn paced_until(&self) -> Option<Instant> {
         match &self.tail {
-            Some(Tail::Paced(p)) if !self.buf.is_empty() => p.from,
+            Some(Tail::Paced(p)) if self.holds_bytes() => p.from,
             _ => None,
         }
     }
@@ -152,6 +163,10 @@ impl Output {
     /// The buffer, to format into; callers append at most `MAX_APPEND`
     /// past `MAX_PENDING_OUTPUT` before the bound is checked again.
     pub fn buf(&mut self) -> &mut Vec<u8> {
+        if self.sent > 0 {
+            self.buf.drain(..self.sent as usize);
+            self.sent = 0;
+        }
         &mut self.buf
     }
 
@@ -159,10 +174,11 @@ impl Output {
     /// cut on its own); checks the bound (the callers' own checks keep it:
     /// this is a no-op in release builds).
     pub fn appended(&mut self) {
-        debug_assert!(self.buf.len() <= OUTPUT_LIMIT, "output {} over OUTPUT_LIMIT", self.buf.len());
+        let len = self.len();
+        debug_assert!(len <= OUTPUT_LIMIT, "output {len} over OUTPUT_LIMIT");
         if let Some(Tail::Paced(p)) = &mut self.tail {
             let queued: usize = p.writes.iter().sum();
-            let new = self.buf.len().saturating_sub(queued);
+            let new = len.saturating_sub(queued);
             if new > 0 {
                 p.writes.push_back(new);
             }
@@ -177,15 +193,16 @@ impl Output {
     /// What to write next, with one `write`: all that waits, or with a
     /// pace, what is left of the current piece once its time has come.
     pub fn pending(&mut self, now: Instant) -> &[u8] {
-        let Some(Tail::Paced(p)) = &mut self.tail else { return &self.buf };
-        if self.buf.is_empty() || p.from.is_some_and(|t| now < t) {
+        let waiting = crate::ascii::after(&self.buf, self.sent as usize);
+        let Some(Tail::Paced(p)) = &mut self.tail else { return waiting };
+        if waiting.is_empty() || p.from.is_some_and(|t| now < t) {
             return &[];
         }
-        let write = p.writes.front().copied().unwrap_or(self.buf.len());
+        let write = p.writes.front().copied().unwrap_or(waiting.len());
         if p.left == 0 {
             p.left = p.next_piece(write);
         }
-        crate::ascii::before(&self.buf, p.left.min(write).min(self.buf.len()))
+        crate::ascii::before(waiting, p.left.min(write).min(waiting.len()))
     }
 
     /// The kernel took `n` bytes of `pending()` at `now`.
@@ -204,19 +221,26 @@ impl Output {
                 p.from = (!p.pause.is_zero()).then(|| now + p.pause);
             }
         }
-        self.buf.drain(..n.min(self.buf.len()));
-        if self.buf.is_empty() && self.buf.capacity() > MAX_PENDING_OUTPUT {
-            // Give back what a burst of output took.
-            self.buf = Vec::new();
+        // Under OUTPUT_LIMIT, so four bytes hold it.
+        let sent = (self.sent as usize + n).min(self.buf.len());
+        self.sent = u32::try_from(sent).unwrap_or(u32::MAX);
+        if sent == self.buf.len() {
+            self.buf.clear();
+            self.sent = 0;
+            if self.buf.capacity() > MAX_PENDING_OUTPUT {
+                // Give back what a burst of output took.
+                self.buf = Vec::new();
+            }
         }
     }
 
     /// Moves the next piece of the file into an empty buffer.
     pub fn refill(&mut self) -> Refill {
-        if !self.buf.is_empty() {
+        if self.holds_bytes() {
             return Refill::Ok;
         }
-        if let Some(Tail::Document(doc, at)) = &mut self.tail {
+        if let Some(Tail::Document(d)) = &mut self.tail {
+            let (doc, at) = &mut **d;
             let piece = crate::ascii::after(doc, *at);
             let piece = crate::ascii::before(piece, piece.len().min(MAX_PENDING_OUTPUT));
             self.buf.extend_from_slice(piece);

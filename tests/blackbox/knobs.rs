@@ -165,3 +165,33 @@ fn a_thousand_streams_at_split_1_hold_no_one_up() {
     assert!(worst < Duration::from_secs(1), "a page and an event took {worst:?} beside 1,000 split streams");
     drop(split);
 }
+
+/// A stream cut into 1-byte pieces that makes bytes faster than the pieces
+/// leave is a slow consumer, even though its client takes every piece: it
+/// is closed at the 64 KiB bound, and no one else waits meanwhile.
+#[test]
+fn a_split_stream_that_falls_behind_is_a_slow_consumer() {
+    let mut s = Server::start(&[]);
+    let mut plain = s.connect();
+    plain.send(&get_events("/events?interval=20", ""));
+    plain.read_until(b"\r\n\r\n");
+    // 64 KiB events every millisecond, 64 one-byte writes a turn.
+    let mut fast = s.connect();
+    fast.send(&get_events("/events?interval=1&size=65536&split=1", ""));
+    let mut socket = fast.writer();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        let mut got = 0usize;
+        while let Ok(n @ 1..) = socket.read(&mut buf) {
+            got += n;
+        }
+        got
+    });
+    s.wait_log("Slow consumer: closing event stream (connection #2");
+    let got = reader.join().expect("reader");
+    assert!(got < 200_000, "{got} bytes before the close");
+    for n in 1..=3 {
+        let line = plain.read_until(b"\n\n");
+        assert!(String::from_utf8_lossy(&line).contains("data: Server says hi!"), "event {n}");
+    }
+}
