@@ -3,10 +3,12 @@
 //! what it missed (`POST` and `GET /channels/NAME`).
 //!
 //! An event's id is `E-S`: E is the channel's epoch (when it was created,
-//! in ms since the Unix epoch, and later than every epoch before it in
+//! in µs since the Unix epoch, and later than every epoch before it in
 //! this run) and S counts the channel's events from 1. So ids are ordered
 //! within a channel and never reused, across restarts included (as long as
-//! the clock does not go back), and across a channel freed and made again.
+//! the clock does not go back: E runs ahead of the clock only if channels
+//! are made more often than once a microsecond, which a request each cannot
+//! do), and across a channel freed and made again.
 //! A client that resumes from an id of this channel gets the events after
 //! it that the history still holds; from an id the history no longer holds,
 //! or from another run, it gets everything the history holds, after an
@@ -16,7 +18,11 @@
 //! - at most `max_channels` channels; one with no subscriber and no history
 //!   is freed at once;
 //! - a channel holds at most `history` events and `history_bytes` bytes of
-//!   them, oldest dropped first;
+//!   them, oldest dropped first; the events it holds follow each other with
+//!   no hole (an event too big to keep empties it), so a resume from an id
+//!   before the first it holds is told of a loss;
+//! - a subscriber gets, live, only events published after it subscribed
+//!   (earlier ones are in its replay, or before its time), each once.
 //! - an event is formatted once, when it is published; every subscriber and
 //!   every replay gets the same bytes (shared, not copied until written).
 
@@ -66,7 +72,9 @@ struct Channel {
     /// Oldest first.
     history: VecDeque<(u64, Rc<[u8]>)>,
     bytes: usize,
-    subscribers: Slab<Token>,
+    /// Each subscriber, and the S of the last event published before it
+    /// came (it gets later ones live).
+    subscribers: Slab<(Token, u64)>,
 }
 
 /// What a new subscriber gets.
@@ -108,7 +116,8 @@ pub struct Channels {
     limits: Limits,
     /// Events published and not yet written to their subscribers; the loop
     /// takes them after each handler.
-    outbox: VecDeque<(usize, Rc<[u8]>)>,
+    /// (The channel's key and epoch, the event's S, its bytes.)
+    outbox: VecDeque<(usize, u64, u64, Rc<[u8]>)>,
     /// For `/metrics`.
     pub published: u64,
     pub replayed: u64,
@@ -169,10 +178,10 @@ impl Channels {
             return Err(Full::Channels);
         }
         let name: Box<[u8]> = name.into();
-        let now_ms = std::time::SystemTime::now()
+        let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.last_epoch = now_ms.max(self.last_epoch + 1);
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.last_epoch = now_us.max(self.last_epoch + 1);
         let key = self.channels.insert(Channel {
             name: name.clone(),
             epoch: self.last_epoch,
@@ -208,26 +217,35 @@ impl Channels {
             c.bytes += bytes.len();
             self.history_bytes += bytes.len();
             c.history.push_back((seq, bytes.clone()));
-            while c.history.len() > limits.history || c.bytes > limits.history_bytes {
-                let Some((_, old)) = c.history.pop_front() else { break };
-                c.bytes -= old.len();
-                self.history_bytes -= old.len();
-            }
+        } else {
+            // Not kept (too big, or no history): what is kept would have a
+            // hole before the next event, so it goes too, and a resume
+            // from before it is told of the loss.
+            c.history.clear();
+            self.history_bytes -= c.bytes;
+            c.bytes = 0;
+        }
+        while c.history.len() > limits.history || c.bytes > limits.history_bytes {
+            let Some((_, old)) = c.history.pop_front() else { break };
+            c.bytes -= old.len();
+            self.history_bytes -= old.len();
         }
         if !c.subscribers.is_empty() {
-            self.outbox.push_back((key, bytes));
+            self.outbox.push_back((key, c.epoch, seq, bytes));
         }
         self.published += 1;
         self.free_if_empty(key);
         Ok(id)
     }
 
-    /// Takes the oldest event waiting to be written, and who it goes to.
+    /// Takes the oldest event waiting to be written, and who it goes to:
+    /// the subscribers that were there when it was published (one that
+    /// came since has it in its replay, or came after it).
     pub fn take_outbox(&mut self, tokens: &mut Vec<Token>) -> Option<Rc<[u8]>> {
-        let (key, bytes) = self.outbox.pop_front()?;
+        let (key, epoch, seq, bytes) = self.outbox.pop_front()?;
         tokens.clear();
-        if let Some(c) = self.channels.get(key) {
-            tokens.extend(c.subscribers.iter().map(|(_, &t)| t));
+        if let Some(c) = self.channels.get(key).filter(|c| c.epoch == epoch) {
+            tokens.extend(c.subscribers.iter().filter(|(_, (_, after))| *after < seq).map(|(_, &(t, _))| t));
         }
         Some(bytes)
     }
@@ -243,7 +261,7 @@ impl Channels {
         let key = self.open(name)?;
         let Some(c) = self.channels.get_mut(key) else { return Err(Full::Channels) };
         let epoch = c.epoch;
-        let member = c.subscribers.insert(token);
+        let member = c.subscribers.insert((token, c.next - 1));
         self.subscribers += 1;
         let membership = Membership { channel: key, member };
         let Some((e, s)) = last.and_then(crate::sse::parse_last_event_id) else {

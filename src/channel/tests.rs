@@ -86,3 +86,55 @@ fn the_bounds_hold_and_empty_channels_go() {
     let epoch = |id: &str| id.split('-').next().unwrap().parse::<u64>().unwrap();
     assert!(epoch(&second) > epoch(&first), "{first} then {second}");
 }
+
+#[test]
+fn an_event_too_big_to_keep_leaves_no_silent_hole() {
+    let mut c = Channels::new(Limits { max_channels: 3, history: 10, history_bytes: 200 });
+    let _keep = c.subscribe(b"a", None, Token(1)).unwrap();
+    let one = c.publish(b"a", None, "one").unwrap();
+    c.publish(b"a", None, &"x".repeat(300)).unwrap();
+    let three = c.publish(b"a", None, "three").unwrap();
+    let epoch = one.split('-').next().unwrap();
+    // From 1: 2 is not held, and the resume says so before 3.
+    let s = c.subscribe(b"a", Some(one.as_bytes()), Token(2)).unwrap();
+    let lost = format!("event: lost\ndata: {{\"lost\":1,\"after\":\"{epoch}-2\"}}\n\n");
+    assert_eq!(text(&s.backlog), [lost, format!("id: {three}\ndata: three\n\n")]);
+    assert_eq!(c.history_bytes(), format!("id: {three}\ndata: three\n\n").len());
+}
+
+#[test]
+fn a_subscriber_gets_live_only_what_was_published_after_it_came() {
+    let mut c = Channels::new(LIMITS);
+    c.subscribe(b"r", None, Token(1)).unwrap();
+    let first = c.publish(b"r", None, "first").unwrap();
+    let mut to = Vec::new();
+    c.take_outbox(&mut to).unwrap();
+    // Published, then (before the loop writes it out) a resume from the
+    // first: the second is in the replay, not sent live again.
+    c.publish(b"r", None, "second").unwrap();
+    let s = c.subscribe(b"r", Some(first.as_bytes()), Token(2)).unwrap();
+    assert_eq!(s.backlog.len(), 1);
+    // And a subscriber with no id that came meanwhile does not get it.
+    c.subscribe(b"r", None, Token(3)).unwrap();
+    c.take_outbox(&mut to).unwrap();
+    assert_eq!(to, [Token(1)]);
+    c.publish(b"r", None, "third").unwrap();
+    c.take_outbox(&mut to).unwrap();
+    to.sort();
+    assert_eq!(to, [Token(1), Token(2), Token(3)]);
+}
+
+#[test]
+fn an_event_for_a_channel_made_again_is_not_sent_to_the_new_one() {
+    let mut c = Channels::new(Limits { max_channels: 3, history: 0, history_bytes: 1 << 20 });
+    let s = c.subscribe(b"a", None, Token(1)).unwrap();
+    c.publish(b"a", None, "for the first making").unwrap();
+    // It leaves before the loop writes the event out: the channel goes,
+    // and another takes its place in the table.
+    c.unsubscribe(s.membership);
+    assert!(c.is_empty());
+    c.subscribe(b"b", None, Token(2)).unwrap();
+    let mut to = Vec::new();
+    c.take_outbox(&mut to).unwrap();
+    assert!(to.is_empty(), "{to:?}");
+}
