@@ -15,6 +15,12 @@ pub const MAX_HEAD: usize = 8 * 1024;
 /// The longest method HTTP knows (`UPDATEREDIRECTREF`, in the IANA method
 /// registry): a longer method token is `501` as soon as it is that long.
 pub const MAX_METHOD: usize = 17;
+/// A partial head is parsed again whenever new bytes come while it is at
+/// most this long (past the longest method and a space), so garbage and an
+/// over-long method are refused at once even when they come a byte at a
+/// time; past it, only new bytes with a CR or LF are worth a parse (a head
+/// trickled in byte by byte would otherwise cost its square).
+pub const EARLY_PARSE: usize = 32;
 /// At most this many header fields in one request head: `431`.
 pub const MAX_FIELDS: usize = 64;
 /// Request content (which no route takes) may be at most this long: `413`.

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::access;
 use crate::ascii::after;
-use crate::config::{HEAD_TIMEOUT, MAX_HEAD, MAX_PENDING_OUTPUT, MAX_REQUESTS_PER_TURN, READ_BUDGET};
+use crate::config::{EARLY_PARSE, HEAD_TIMEOUT, MAX_HEAD, MAX_PENDING_OUTPUT, MAX_REQUESTS_PER_TURN, READ_BUDGET};
 use crate::content::Content;
 use crate::date::HttpDate;
 use crate::http::{self, Status};
@@ -399,11 +399,17 @@ impl Conn {
                 State::Idle { .. } => self.set_state(State::ReadingHead { since: env.now }),
                 State::ReadingHead { since } => {
                     let started = *since;
-                    // A head can only end at a line feed: new bytes without
-                    // one are not worth parsing the whole head again (a head
-                    // trickled in byte by byte would cost its square).
-                    let fresh = after(rest, self.head_scanned as usize);
-                    if self.head_scanned > 0 && rest.len() < MAX_HEAD && !fresh.contains(&b'\n') {
+                    // A head can only end at a line feed, and past its first
+                    // `EARLY_PARSE` bytes be refused only at a CR or LF, or
+                    // the byte after a CR: new bytes (with the last byte
+                    // already scanned) without one are not worth parsing it
+                    // all again.
+                    let fresh = after(rest, (self.head_scanned as usize).saturating_sub(1));
+                    if self.head_scanned > 0
+                        && rest.len() > EARLY_PARSE
+                        && rest.len() < MAX_HEAD
+                        && !fresh.iter().any(|&b| b == b'\n' || b == b'\r')
+                    {
                         self.head_scanned = scanned(rest);
                         return (used, Verdict::Continue);
                     }

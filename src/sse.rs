@@ -1,6 +1,7 @@
 //! Pure pieces of the event-stream format that every stream kind shares:
-//! the heartbeat, the full server's answer, and the `Last-Event-ID` that
-//! resumes a stream.
+//! the heartbeat, the full server's answer, the `Last-Event-ID` that
+//! resumes a stream, and the last `retry:` of a stream the server ends,
+//! wherever in a line or an event its bytes stopped (`Place`).
 //!
 //! Ids are `C-N`: C is the stream's connection number, N the event number in
 //! that stream. A client that reconnects with `Last-Event-ID: C-N` resumes
@@ -29,9 +30,79 @@ pub fn full_message(retry_ms: u64) -> Vec<u8> {
     out
 }
 
+/// Where a stream's bytes stand in the format: inside a line, inside an
+/// event (lines since the last blank one), or between events. A CR and the
+/// LF right after it, in the same write or the next, are one line ending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Place {
+    in_line: bool,
+    in_event: bool,
+    after_cr: bool,
+}
+
+impl Place {
+    /// The place after `bytes` more.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'\n' if self.after_cr => self.after_cr = false,
+                b'\r' | b'\n' => {
+                    self.in_event = self.in_line;
+                    self.in_line = false;
+                    self.after_cr = b == b'\r';
+                }
+                _ => {
+                    self.in_line = true;
+                    self.after_cr = false;
+                }
+            }
+        }
+    }
+
+    /// The bytes that end the stream here with `retry: ms`, so a client
+    /// takes the retry and dispatches no event the stream did not finish:
+    /// a line cut short is ended first, and inside an event no blank line
+    /// follows (the unfinished event is dropped at the close).
+    pub fn retry_ending(&self, ms: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24);
+        if self.in_line {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b"retry: ");
+        push_u64(&mut out, ms);
+        out.push(b'\n');
+        if !self.in_line && !self.in_event {
+            out.push(b'\n');
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_ends_a_stream_wherever_it_stopped() {
+        // (bytes so far, in pieces; the ending)
+        let table: [(&[&[u8]], &str); 8] = [
+            (&[], "retry: 9\n\n"),
+            (&[b"data: a\n\n"], "retry: 9\n\n"),
+            (&[b"data: a\r\n\r\n"], "retry: 9\n\n"),
+            (&[b"data: a\r", b"\n\r", b"\n"], "retry: 9\n\n"),
+            (&[b"data: a\r\r"], "retry: 9\n\n"),
+            (&[b"data: one\n\ndata: tw"], "\nretry: 9\n"),
+            (&[b"data: one\n"], "retry: 9\n"),
+            (&[b"data: one\r", b"\n"], "retry: 9\n"),
+        ];
+        for (pieces, want) in table {
+            let mut p = Place::default();
+            for piece in pieces {
+                p.feed(piece);
+            }
+            assert_eq!(String::from_utf8(p.retry_ending(9)).unwrap(), want, "{pieces:?}");
+        }
+    }
 
     #[test]
     fn last_event_ids() {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::channel::Membership;
 
-use crate::sse::HEARTBEAT;
+use crate::sse::{HEARTBEAT, Place};
 
 /// Where a stream's events come from.
 pub trait Source: fmt::Debug {
@@ -67,6 +67,14 @@ pub trait Source: fmt::Debug {
     fn write_extra(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(bytes);
     }
+    /// Where its bytes stand in the format (a source that writes only whole
+    /// events is always between two).
+    fn place(&self) -> Place {
+        Place::default()
+    }
+    /// The server ends the stream cleanly: appends what closes the framing
+    /// (the last chunk of a chunked body).
+    fn close_framing(&mut self, _out: &mut Vec<u8>) {}
 }
 
 /// What became of an event pushed to a stream.
@@ -170,10 +178,13 @@ impl Stream {
         self.source.push(event, out)
     }
 
-    /// Appends bytes of the server's own (a `retry:` before a shutdown),
-    /// framed as the stream frames its writes.
-    pub fn say(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        self.source.write_extra(bytes, out);
+    /// Ends the stream with `retry: ms` (a shutdown), wherever its bytes
+    /// stopped, framed as the stream frames its writes, and closes the
+    /// framing.
+    pub fn end_with_retry(&mut self, ms: u64, out: &mut Vec<u8>) {
+        let ending = self.source.place().retry_ending(ms);
+        self.source.write_extra(&ending, out);
+        self.source.close_framing(out);
     }
 
     /// The channel it listens to, if it does.

@@ -466,3 +466,25 @@ fn only_loopback_clients_publish_without_a_token() {
     b.feed(with, &[]).unwrap();
     assert!(b.text().starts_with("HTTP/1.1 200 OK\r\n"), "{}", b.text());
 }
+
+/// Refusals that need no line feed come as soon as the byte that decides
+/// them, even when the head comes a byte at a time.
+#[test]
+fn early_refusals_do_not_wait_for_a_line_feed_when_bytes_trickle_in() {
+    // (input, where it is decided: the bytes up to it, the status)
+    let table: [(&[u8], usize, &str); 4] = [
+        (b"UPDATEREDIRECTREFX / HTTP/1.1", 18, "HTTP/1.1 501 "),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 1, "HTTP/1.1 400 "),
+        (b"GET /\x01 HTTP/1.1", 6, "HTTP/1.1 400 "),
+        // Past the first bytes, a bare CR is seen when it is followed.
+        (b"GET /a-target-longer-than-the-early-bytes HTTP/1.1\rX", 52, "HTTP/1.1 400 "),
+    ];
+    for (input, decided, status) in table {
+        let mut b = Bench::project();
+        let cuts: Vec<usize> = (1..input.len()).collect();
+        b.feed(&input[..decided - 1], &cuts).unwrap();
+        assert!(b.received.is_empty(), "answered early: {:?}", b.text());
+        b.feed(&input[decided - 1..decided], &[]).unwrap();
+        assert!(b.text().starts_with(status), "{:?}: got {:?}", String::from_utf8_lossy(input), b.text());
+    }
+}

@@ -132,10 +132,7 @@ impl Conn {
     pub fn end_stream(&mut self, retry_ms: u64, env: &mut Env) -> Verdict {
         let now = env.now;
         if let State::Streaming(s) = &mut self.state {
-            let mut line = b"retry: ".to_vec();
-            crate::ascii::push_u64(&mut line, retry_ms);
-            line.extend_from_slice(b"\n\n");
-            s.say(&line, self.out.buf());
+            s.end_with_retry(retry_ms, self.out.buf());
             self.out.appended();
             if let State::Streaming(stream) = self.replace_state(State::Lingering { until: now }) {
                 self.set_state(State::Ending { stream, since: now, why: StreamEnd::Shutdown });

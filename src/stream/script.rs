@@ -27,12 +27,14 @@ pub struct Script {
     last_event_id: Option<Vec<u8>>,
     /// How many times the script went back to its start (`Again`).
     loops: u32,
+    /// Where its bytes stand in the format (for a shutdown's `retry:`).
+    place: crate::sse::Place,
 }
 
 impl Script {
     pub fn new(steps: &'static [Step], last_event_id: Option<&[u8]>, now: Instant) -> Script {
         let last_event_id = last_event_id.map(<[u8]>::to_vec);
-        Script { steps, at: 0, done: 0, next: Some(now), last_event_id, loops: 0 }
+        Script { steps, at: 0, done: 0, next: Some(now), last_event_id, loops: 0, place: Default::default() }
     }
 }
 
@@ -41,7 +43,33 @@ impl Source for Script {
         self.next
     }
 
-    fn emit(&mut self, _id: u64, now: Instant, out: &mut Vec<u8>) -> Emitted {
+    fn emit(&mut self, id: u64, now: Instant, out: &mut Vec<u8>) -> Emitted {
+        let before = out.len();
+        let e = self.step(id, now, out);
+        self.place.feed(crate::ascii::after(out, before));
+        e
+    }
+
+    fn place(&self) -> crate::sse::Place {
+        self.place
+    }
+
+    fn heartbeats(&self) -> bool {
+        false
+    }
+
+    fn paced_by_output(&self) -> bool {
+        true
+    }
+
+    fn looped(&self) -> bool {
+        self.loops > 0
+    }
+}
+
+impl Script {
+    /// Plays the next step.
+    fn step(&mut self, _id: u64, now: Instant, out: &mut Vec<u8>) -> Emitted {
         let Some(step) = self.steps.get(self.at) else {
             self.next = None;
             return Emitted { events: 0, end: Some(End::Finish) };
@@ -97,18 +125,6 @@ impl Source for Script {
                 Emitted::default()
             }
         }
-    }
-
-    fn heartbeats(&self) -> bool {
-        false
-    }
-
-    fn paced_by_output(&self) -> bool {
-        true
-    }
-
-    fn looped(&self) -> bool {
-        self.loops > 0
     }
 }
 

@@ -170,6 +170,14 @@ impl Source for Shaped {
     fn write_extra(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         self.write(bytes, out);
     }
+
+    fn place(&self) -> crate::sse::Place {
+        self.inner.place()
+    }
+
+    fn close_framing(&mut self, out: &mut Vec<u8>) {
+        self.finish(Some(End::Finish), out);
+    }
 }
 
 #[cfg(test)]

@@ -236,3 +236,28 @@ fn two_signals_at_once_stop_at_once() {
     s.wait_log("and a second signal at once: stopping at once");
     assert_eq!(s.wait_exit(), Some(1));
 }
+
+/// A shutdown's `retry:` closes what the stream left open: the last chunk
+/// of a chunked body, and a line or an event cut short (no blank line that
+/// would make a client dispatch half an event).
+#[test]
+fn a_drained_stream_ends_cleanly_wherever_it_stopped() {
+    let mut s = Server::start(&["--drain", "0"]);
+    let mut chunked = s.connect();
+    chunked.send(&get_events("/events?te=chunked&interval=50&count=1000", ""));
+    chunked.read_until(b"\r\n\r\n");
+    chunked.read_until(b"\n\n\r\n");
+    let mut half = s.connect();
+    half.send(&get_events("/scenarios/stall-mid-event", ""));
+    half.read_until(b"\r\n\r\n");
+    assert_eq!(half.read_exact_n(19), b"data: one\n\ndata: tw");
+    s.signal(libc::SIGTERM);
+    let body = String::from_utf8(chunked.read_to_eof()).unwrap();
+    // (A 4-digit retry: 13 bytes, a chunk of size d.)
+    let (_, last) = body.rsplit_once("d\r\nretry: ").unwrap_or_else(|| panic!("{body:?}"));
+    assert!(last.ends_with("\n\n\r\n0\r\n\r\n") && last.len() == "4000\n\n\r\n0\r\n\r\n".len(), "{body:?}");
+    let rest = String::from_utf8(half.read_to_eof()).unwrap();
+    let retry = rest.strip_prefix("\nretry: ").and_then(|r| r.strip_suffix('\n')).unwrap_or_else(|| panic!("{rest:?}"));
+    assert!((1000..=5000).contains(&retry.parse::<u64>().unwrap()), "{rest:?}");
+    assert_eq!(s.wait_exit(), Some(0));
+}
