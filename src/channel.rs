@@ -15,8 +15,8 @@
 //! event of type `lost` that says how many were lost when that is known.
 //!
 //! What always holds:
-//! - at most `max_channels` channels; one with no subscriber and no history
-//!   is freed at once;
+//! - at most `max_channels` channels, of which subscribers can make three
+//!   quarters; one with no subscriber and no history is freed at once;
 //! - a channel holds at most `history` events and `history_bytes` bytes of
 //!   them, oldest dropped first; the events it holds follow each other with
 //!   no hole (an event too big to keep empties it), so a resume from an id
@@ -169,12 +169,17 @@ impl Channels {
         }
     }
 
-    /// The channel named `name`, created if there is room.
-    fn open(&mut self, name: &[u8]) -> Result<usize, Full> {
+    /// The channel named `name`, created if there is room: a subscriber
+    /// (anyone may subscribe) may make channels only up to three quarters
+    /// of `max_channels`, so the last quarter stays for publishers (who
+    /// are trusted) whatever strangers subscribe to.
+    fn open(&mut self, name: &[u8], by_publisher: bool) -> Result<usize, Full> {
         if let Some(&key) = self.names.get(name) {
             return Ok(key);
         }
-        if self.channels.len() >= self.limits.max_channels {
+        let max = self.limits.max_channels;
+        let room = if by_publisher { max } else { max - max / 4 };
+        if self.channels.len() >= room {
             return Err(Full::Channels);
         }
         let name: Box<[u8]> = name.into();
@@ -206,7 +211,7 @@ impl Channels {
     /// it takes the next id, goes into the history, and waits in the outbox
     /// for the loop to write it to every subscriber. Returns the id.
     pub fn publish(&mut self, name: &[u8], event_type: Option<&str>, data: &str) -> Result<String, Full> {
-        let key = self.open(name)?;
+        let key = self.open(name, true)?;
         let limits = self.limits;
         let Some(c) = self.channels.get_mut(key) else { return Err(Full::Channels) };
         let seq = c.next;
@@ -258,7 +263,7 @@ impl Channels {
     /// Subscribes connection `token` to channel `name`, resuming after
     /// `last` (a `Last-Event-ID`) if it is an id.
     pub fn subscribe(&mut self, name: &[u8], last: Option<&[u8]>, token: Token) -> Result<Subscribed, Full> {
-        let key = self.open(name)?;
+        let key = self.open(name, false)?;
         let Some(c) = self.channels.get_mut(key) else { return Err(Full::Channels) };
         let epoch = c.epoch;
         let member = c.subscribers.insert((token, c.next - 1));

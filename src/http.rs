@@ -371,7 +371,11 @@ fn read_fields<'a>(
         } else if name.eq_ignore_ascii_case(b"access-control-request-method") {
             f.preflight = true;
         } else if name.eq_ignore_ascii_case(b"authorization") {
-            f.authorization = Some(value);
+            // One credential: with two, which one is checked would be up
+            // to the order of the fields.
+            if f.authorization.replace(value).is_some() {
+                return Err(err(400, "more than one Authorization field"));
+            }
         } else if name.eq_ignore_ascii_case(b"expect") {
             f.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"last-event-id") {

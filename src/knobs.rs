@@ -96,6 +96,16 @@ impl Knobs {
     }
 }
 
+/// The knobs `k`, for a client speaking HTTP/1.1 (`http11`) or 1.0: chunked
+/// framing is for HTTP/1.1 clients only (RFC 9112 §6.1: a server MUST NOT
+/// send Transfer-Encoding to a 1.0 client).
+pub fn for_client(k: Knobs, http11: bool) -> Result<Knobs, &'static str> {
+    if k.chunked && !http11 {
+        return Err("bad value for query parameter te: chunked needs an HTTP/1.1 request");
+    }
+    Ok(k)
+}
+
 /// Reads the knobs of a query; other parameters are ignored. The error
 /// names the knob and what it takes.
 pub fn parse(query: &[u8]) -> Result<Knobs, &'static str> {
@@ -147,7 +157,11 @@ pub fn parse(query: &[u8]) -> Result<Knobs, &'static str> {
             }
             b"content_type" => {
                 let v = percent_decode(value).ok_or(why)?;
-                let ok = !v.is_empty()
+                // A field value: visible characters, spaces and tabs only
+                // between them (RFC 9110 §5.5).
+                let visible = |b: Option<&u8>| b.is_some_and(|b| (0x21..=0x7e).contains(b));
+                let ok = visible(v.first())
+                    && visible(v.last())
                     && v.len() <= MAX_CONTENT_TYPE
                     && v.iter().all(|&b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b));
                 k.content_type = Some(String::from_utf8(v.into_owned()).ok().filter(|_| ok).ok_or(why)?);
@@ -176,7 +190,10 @@ const KNOWN: &[(&str, &str)] = &[
     ("reset_after", "bad value for query parameter reset_after: expected one whole number"),
     ("stall_after", "bad value for query parameter stall_after: expected one whole number"),
     ("status", "bad value for query parameter status: expected one of 200, 400, 401, 403, 404, 500, 502, 503"),
-    ("content_type", "bad value for query parameter content_type: expected 1 to 128 visible characters or spaces"),
+    (
+        "content_type",
+        "bad value for query parameter content_type: expected 1 to 128 visible characters, spaces only between them",
+    ),
 ];
 
 #[cfg(test)]
@@ -235,6 +252,9 @@ mod tests {
             (b"status=999", "status"),
             (b"content_type=", "content_type"),
             (b"content_type=a%0Ab", "content_type"),
+            (b"content_type=%20%20", "content_type"),
+            (b"content_type=%20text/plain", "content_type"),
+            (b"content_type=text/plain%09", "content_type"),
             (b"content_type=a%zz", "content_type"),
         ] {
             let e = parse(bad).unwrap_err();

@@ -15,35 +15,35 @@ fn main() -> ExitCode {
     let config = match parsed {
         Ok(Command::Run(config)) => *config,
         Ok(Command::Help) => {
-            println!("{USAGE}");
+            say(&mut std::io::stdout(), format_args!("{USAGE}"));
             return ExitCode::SUCCESS;
         }
         Ok(Command::Version) => {
-            println!("sse-server {}", env!("CARGO_PKG_VERSION"));
+            say(&mut std::io::stdout(), format_args!("sse-server {}", env!("CARGO_PKG_VERSION")));
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("sse-server: {e}\n\n{USAGE}");
+            say(&mut std::io::stderr(), format_args!("sse-server: {e}\n\n{USAGE}"));
             return ExitCode::from(2);
         }
     };
     // Logs go to stderr: stdout carries only the `listening on` line that
     // scripts read.
     if let Err(e) = sse_server::logger::init(config.log_level) {
-        eprintln!("sse-server: cannot start logging: {e}");
+        say(&mut std::io::stderr(), format_args!("sse-server: cannot start logging: {e}"));
         return ExitCode::from(1);
     }
     let mut server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("sse-server: {}", e.0);
+            say(&mut std::io::stderr(), format_args!("sse-server: {}", e.0));
             return ExitCode::from(1);
         }
     };
     let addr = match server.local_addr() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("sse-server: cannot read the listening address: {e}");
+            say(&mut std::io::stderr(), format_args!("sse-server: cannot read the listening address: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -57,8 +57,14 @@ fn main() -> ExitCode {
         Ok(sse_server::server::Stop::Drained) => ExitCode::SUCCESS,
         Ok(sse_server::server::Stop::Now) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("sse-server: the event loop failed: {e}");
+            say(&mut std::io::stderr(), format_args!("sse-server: the event loop failed: {e}"));
             ExitCode::from(1)
         }
     }
+}
+
+/// Writes one line; a reader that went away (`sse-server --help | head`)
+/// is no reason to panic.
+fn say(to: &mut dyn Write, line: std::fmt::Arguments) {
+    let _ = writeln!(to, "{line}");
 }

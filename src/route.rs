@@ -162,16 +162,20 @@ fn metrics_text<'a>(req: &Request, site: &Site, metrics: &Metrics) -> Response<'
 }
 
 /// The CORS fields for `req`'s `Origin`, if `--cors-origin` allows it: the
-/// origin (or `*`), `Vary: Origin`, credentials for a named origin, and
-/// for a preflight the methods and fields allowed.
+/// origin (or `*`), credentials for a named origin, and for a preflight the
+/// methods and fields allowed. With named origins, every answer says
+/// `Vary: Origin` (allowed or not, it depends on the `Origin`), so a cache
+/// does not hand one origin's answer to another.
 fn cors_fields<'a>(req: &Request<'a>, cors: &Cors) -> Vec<(&'static str, Cow<'a, str>)> {
     let mut fields = Vec::new();
+    if !cors.origins.is_empty() {
+        fields.push(("Vary", Cow::Borrowed("Origin")));
+    }
     let Some(origin) = req.origin.and_then(|o| std::str::from_utf8(o).ok()) else { return fields };
     let named = cors.origins.iter().any(|o| o == origin);
     if named {
         fields.push(("Access-Control-Allow-Origin", Cow::Borrowed(origin)));
         fields.push(("Access-Control-Allow-Credentials", Cow::Borrowed("true")));
-        fields.push(("Vary", Cow::Borrowed("Origin")));
     } else if cors.any {
         fields.push(("Access-Control-Allow-Origin", Cow::Borrowed("*")));
     } else {
@@ -221,7 +225,9 @@ fn plain(req: &Request, status: u16, why: &'static str) -> Response<'static> {
 }
 
 fn events<'a>(req: &Request, site: &mut Site, now: Instant) -> Response<'a> {
-    let (params, knobs) = match demo::parse_query(req.query).and_then(|p| Ok((p, knobs::parse(req.query)?))) {
+    let http11 = req.version == Version::Http11;
+    let knobs = |q| knobs::parse(q).and_then(|k| knobs::for_client(k, http11));
+    let (params, knobs) = match demo::parse_query(req.query).and_then(|p| Ok((p, knobs(req.query)?))) {
         Ok(pk) => pk,
         Err(why) => return plain(req, 400, why),
     };

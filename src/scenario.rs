@@ -131,6 +131,10 @@ pub fn index_of(last_event_id: Option<&[u8]>) -> usize {
     }
 }
 
+/// The text of a scenario's answer that is only a status (a `404`, a
+/// redirect: not `204`, which has no body); its body is this and a LF.
+pub const STATUS_TEXT: &str = "the answer of this scenario";
+
 /// What a connection gets.
 #[derive(Debug)]
 pub enum Outcome {

@@ -138,3 +138,19 @@ fn an_event_for_a_channel_made_again_is_not_sent_to_the_new_one() {
     c.take_outbox(&mut to).unwrap();
     assert!(to.is_empty(), "{to:?}");
 }
+
+#[test]
+fn subscribers_leave_a_quarter_of_the_channels_to_publishers() {
+    let mut c = Channels::new(Limits { max_channels: 8, history: 1, history_bytes: 1 << 20 });
+    for i in 0..6 {
+        c.subscribe(format!("s{i}").as_bytes(), None, Token(i)).unwrap();
+    }
+    assert!(matches!(c.subscribe(b"s6", None, Token(6)), Err(Full::Channels)));
+    // A channel that exists takes subscribers all the same.
+    c.subscribe(b"s0", None, Token(7)).unwrap();
+    // Publishers have the last quarter.
+    c.publish(b"p0", None, "x").unwrap();
+    c.publish(b"p1", None, "x").unwrap();
+    assert_eq!(c.publish(b"p2", None, "x"), Err(Full::Channels));
+    assert_eq!(c.len(), 8);
+}

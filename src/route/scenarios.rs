@@ -70,7 +70,8 @@ pub(super) fn scenario<'a>(
 
 /// A connection of scenario `s`.
 fn stream<'a>(req: &Request, s: &Scenario, site: &mut Site, now: Instant) -> Response<'a> {
-    let knobs = match s.knobs(req.query) {
+    let http11 = req.version == crate::http::Version::Http11;
+    let knobs = match s.knobs(req.query).and_then(|k| crate::knobs::for_client(k, http11)) {
         Ok(k) => k,
         Err(why) => return plain(req, 400, why),
     };
@@ -90,7 +91,7 @@ fn stream<'a>(req: &Request, s: &Scenario, site: &mut Site, now: Instant) -> Res
         Outcome::Stream { status, start } => Response::new(status, Then::Close { say: false }, Body::Stream(start)),
         Outcome::Status { status: 204, .. } => Response::new(204, then(req), Body::Empty),
         Outcome::Status { status, location } => {
-            let r = Response::new(status, then(req), Body::Text("the answer of this scenario"));
+            let r = Response::new(status, then(req), Body::Text(scenario::STATUS_TEXT));
             match location {
                 Some(to) => r.field("Location", to),
                 None => r,

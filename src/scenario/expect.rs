@@ -164,7 +164,8 @@ pub fn expected(s: &Scenario, query: &[u8]) -> Result<Expected, &'static str> {
 }
 
 /// The body of one connection of `s` (the one `last_event_id` selects), as
-/// a client's parser reads it; empty when the answer is only a status.
+/// a client's parser reads it; for an answer that is only a status, its
+/// short text (none for a `204`).
 pub fn raw(s: &Scenario, query: &[u8], last_event_id: Option<&[u8]>) -> Result<Vec<u8>, &'static str> {
     let knobs = s.knobs(query)?;
     let mut body = Vec::new();
@@ -173,7 +174,11 @@ pub fn raw(s: &Scenario, query: &[u8], last_event_id: Option<&[u8]>) -> Result<V
             Outcome::Stream { start, .. } => {
                 run(start.source, Instant::now(), &mut body);
             }
-            Outcome::Status { .. } => {}
+            Outcome::Status { status: 204, .. } => {}
+            Outcome::Status { .. } => {
+                body.extend_from_slice(super::STATUS_TEXT.as_bytes());
+                body.push(b'\n');
+            }
         }
     }
     Ok(body)

@@ -162,6 +162,25 @@ fn an_inherited_descriptor_that_is_no_listener_exits_1() {
     assert!(out.stderr.starts_with("sse-server: cannot use the socket passed in LISTEN_FDS: "), "{}", out.stderr);
 }
 
+/// A reader that went away (`| head`) is no reason to panic: the exit code
+/// is still the one for the case (2 for a bad option, 0 for help).
+#[test]
+fn a_closed_output_pipe_changes_no_exit_code() {
+    use std::os::fd::FromRawFd;
+    for (args, want) in [(&["--bogus"][..], 2), (&["--help"][..], 0), (&["--version"][..], 0)] {
+        // A pipe whose reader is gone: every write to it fails (EPIPE).
+        let mut fds = [0; 2];
+        // SAFETY: pipe(2) into an array of two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the two descriptors were just made and are ours.
+        let (reader, writer) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) };
+        drop(reader);
+        let err = writer.try_clone().unwrap();
+        let status = Command::new(BIN).args(args).stdout(writer).stderr(err).status().unwrap();
+        assert_eq!(status.code(), Some(want), "{args:?}");
+    }
+}
+
 #[test]
 fn an_inherited_unix_socket_exits_1_and_says_why() {
     // A socket unit with ListenStream=/run/sse.sock passes a Unix socket.

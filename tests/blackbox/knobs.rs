@@ -55,6 +55,14 @@ fn chunked_frames_each_event_and_ends_with_the_last_chunk() {
     let (a, b) = (event(1, 1), event(1, 2));
     let want = format!("{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n", a.len(), b.len());
     assert_eq!(String::from_utf8(body).unwrap(), want);
+    // An HTTP/1.0 client cannot read chunks (RFC 9112 §6.1): 400 naming it.
+    for target in ["/events?te=chunked&count=2", "/scenarios/basic?te=chunked"] {
+        let mut c = s.connect();
+        c.send(format!("GET {target} HTTP/1.0\r\n\r\n").as_bytes());
+        let r = c.read_response();
+        assert_eq!(r.status(), 400, "{target}: {}", r.head);
+        assert_eq!(r.body, b"bad value for query parameter te: chunked needs an HTTP/1.1 request\n");
+    }
 }
 
 #[test]

@@ -87,6 +87,11 @@ fn refused() -> Vec<Case> {
         ("no Host", v(b"GET / HTTP/1.1\r\n\r\n"), 400),
         ("two Host fields", v(b"GET / HTTP/1.1\r\nHost: t\r\nHost: t\r\n\r\n"), 400),
         ("two different Host fields", v(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400),
+        (
+            "two Authorization fields",
+            v(b"POST /channels/a HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer x\r\nAuthorization: Bearer y\r\n\r\n"),
+            400,
+        ),
         ("empty Host", v(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"), 400),
         ("Host with userinfo", v(b"GET / HTTP/1.1\r\nHost: user@t\r\n\r\n"), 400),
         ("Host with a path", v(b"GET / HTTP/1.1\r\nHost: t/x\r\n\r\n"), 400),
