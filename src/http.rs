@@ -119,6 +119,11 @@ pub struct Request<'a> {
     pub accepts_html: bool,
     /// `Origin` (a page from another origin: CORS).
     pub origin: Option<&'a [u8]>,
+    /// `Host` (checked: `host[:port]`).
+    pub host: Option<&'a [u8]>,
+    /// `Forwarded` or `X-Forwarded-For` is there: a proxy passed the
+    /// request on, so the address it came from is the proxy's.
+    pub forwarded: bool,
     /// `Access-Control-Request-Method` is there: an `OPTIONS` is a CORS
     /// preflight.
     pub preflight: bool,
@@ -212,6 +217,8 @@ pub fn parse(buf: &[u8]) -> Result<Status<Request<'_>>, HttpError> {
         accepts_event_stream: fields.accepts_event_stream,
         accepts_html: fields.accepts_html,
         origin: fields.origin,
+        host: fields.host,
+        forwarded: fields.forwarded,
         preflight: fields.preflight,
         authorization: fields.authorization,
         last_event_id: fields.last_event_id,
@@ -291,6 +298,8 @@ struct Fields<'a> {
     accepts_event_stream: bool,
     accepts_html: bool,
     origin: Option<&'a [u8]>,
+    host: Option<&'a [u8]>,
+    forwarded: bool,
     preflight: bool,
     authorization: Option<&'a [u8]>,
     last_event_id: Option<&'a [u8]>,
@@ -315,6 +324,8 @@ fn read_fields<'a>(
         accepts_event_stream: false,
         accepts_html: false,
         origin: None,
+        host: None,
+        forwarded: false,
         preflight: false,
         authorization: None,
         last_event_id: None,
@@ -327,6 +338,7 @@ fn read_fields<'a>(
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
             uri::check_host(value).map_err(|why| err(400, why))?;
+            f.host = Some(value);
         } else if name.eq_ignore_ascii_case(b"content-length") {
             // RFC 9110 §8.6: a list of identical values may be accepted as
             // one; anything else is unrecoverable framing.
@@ -366,6 +378,8 @@ fn read_fields<'a>(
                 f.accepts_event_stream |= media.eq_ignore_ascii_case(b"text/event-stream");
                 f.accepts_html |= media.eq_ignore_ascii_case(b"text/html");
             }
+        } else if name.eq_ignore_ascii_case(b"forwarded") || name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            f.forwarded = true;
         } else if name.eq_ignore_ascii_case(b"origin") {
             f.origin = Some(value);
         } else if name.eq_ignore_ascii_case(b"access-control-request-method") {

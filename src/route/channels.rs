@@ -2,12 +2,16 @@
 //! publish with `POST`, and who may publish.
 //!
 //! What always holds: a publish is accepted only from a loopback address
-//! when no token is configured, and only with `Authorization: Bearer TOKEN`
-//! (compared in constant time) when one is; subscribing is open to all.
+//! (and not passed on by a proxy: `Forwarded`, `X-Forwarded-For`) when no
+//! token is configured, and only with `Authorization: Bearer TOKEN`
+//! (compared in constant time) when one is; a publish that a web page of
+//! another origin makes a browser send (its `Origin` neither this server's
+//! nor allowed by `--cors-origin`) is refused either way; subscribing is
+//! open to all.
 
 use std::time::Instant;
 
-use super::{Site, plain, query_value, then};
+use super::{Cors, Site, plain, query_value, then};
 use crate::channel::{PublishTo, check_event_type, check_name};
 use crate::config::{MAX_CONTENT, MAX_PUBLISH_IN_FLIGHT};
 use crate::conn::Peer;
@@ -66,13 +70,22 @@ fn subscribe<'a>(req: &Request, name: &[u8], peer: &Peer, site: &mut Site, now: 
 
 /// `POST`: the content is one event; its answer comes once it is read.
 fn publish<'a>(req: &Request, name: &[u8], peer: &Peer, site: &Site, metrics: &Metrics) -> Response<'a> {
+    // A page of another origin can make a browser POST here without asking
+    // first (a "simple" request): on this host, that is a loopback client.
+    if let Some(origin) = req.origin
+        && !may_publish_from(origin, req.host, &site.cors)
+    {
+        return plain(req, 403, "a publish from a page of another origin (allow it with --cors-origin)");
+    }
     match (&site.publish_token, req.authorization) {
         (Some(token), Some(auth)) if bearer_matches(auth, token.as_bytes()) => {}
         (Some(_), _) => {
             return plain(req, 401, "a publish needs Authorization: Bearer TOKEN")
                 .field("WWW-Authenticate", "Bearer realm=\"sse-server\"");
         }
-        (None, _) if peer.loopback => {}
+        // Through a proxy on this host, anyone who reaches the proxy
+        // would be a loopback client: a proxied request is not one.
+        (None, _) if peer.loopback && !req.forwarded => {}
         (None, _) => return plain(req, 403, "only loopback clients may publish (see --publish-token)"),
     }
     let event_type = match query_value(req.query, b"event").map(crate::ascii::percent_decode) {
@@ -84,6 +97,17 @@ fn publish<'a>(req: &Request, name: &[u8], peer: &Peer, site: &Site, metrics: &M
         return plain(req, 503, "too many publishes being read, retry later").field("Retry-After", "1");
     }
     Response::new(200, then(req), Body::Publish(PublishTo { channel: name.to_vec(), event_type }))
+}
+
+/// Whether a page of `origin` may publish: one of this server's own pages
+/// (the origin's host is the request's `Host`), or an origin that
+/// `--cors-origin` allows.
+fn may_publish_from(origin: &[u8], host: Option<&[u8]>, cors: &Cors) -> bool {
+    let own = [&b"http://"[..], b"https://"]
+        .iter()
+        .filter_map(|scheme| origin.strip_prefix(*scheme))
+        .any(|h| host.is_some_and(|host| h.eq_ignore_ascii_case(host)));
+    own || cors.any || cors.origins.iter().any(|o| o.as_bytes() == origin)
 }
 
 /// `Bearer TOKEN` (the scheme in any case) holds `token`, compared in
@@ -99,6 +123,26 @@ fn bearer_matches(auth: &[u8], token: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_that_may_publish() {
+        let cors = Cors { any: false, origins: vec!["https://app.test".into()] };
+        // (Origin, Host, allowed)
+        type Case = (&'static [u8], Option<&'static [u8]>, bool);
+        let table: [Case; 7] = [
+            (b"http://127.0.0.1:8888", Some(b"127.0.0.1:8888"), true),
+            (b"https://Example.org", Some(b"example.org"), true),
+            (b"https://app.test", Some(b"127.0.0.1:8888"), true),
+            (b"https://evil.test", Some(b"127.0.0.1:8888"), false),
+            (b"http://127.0.0.1:9999", Some(b"127.0.0.1:8888"), false),
+            (b"null", Some(b"127.0.0.1:8888"), false),
+            (b"http://127.0.0.1:8888", None, false),
+        ];
+        for (origin, host, allowed) in table {
+            assert_eq!(may_publish_from(origin, host, &cors), allowed, "{}", String::from_utf8_lossy(origin));
+        }
+        assert!(may_publish_from(b"https://evil.test", None, &Cors { any: true, origins: Vec::new() }));
+    }
 
     #[test]
     fn bearer_tokens() {

@@ -169,7 +169,21 @@ fn only_loopback_publishes_unless_a_token_is_set() {
     }
     // Without a token, a loopback client may (the tests run on loopback;
     // the 403 for others is a fake-client test of the state machine).
-    id_of(&publish(&Server::start(&[]), "/channels/x", b"x", ""));
+    let s = Server::start(&["--cors-origin", "https://app.test"]);
+    id_of(&publish(&s, "/channels/x", b"x", ""));
+    // But not a page of another origin, through a browser on this host:
+    // its own pages and the origins --cors-origin allows may.
+    let r = publish(&s, "/channels/x", b"x", "Origin: https://evil.test\r\nContent-Type: text/plain\r\n");
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.body, b"a publish from a page of another origin (allow it with --cors-origin)\n");
+    id_of(&publish(&s, "/channels/x", b"x", "Origin: http://t\r\n"));
+    // Nor a client a proxy on this host passed on (nginx, with the README's
+    // X-Forwarded-For): it came from anywhere.
+    for field in ["X-Forwarded-For: 203.0.113.9", "Forwarded: for=203.0.113.9"] {
+        let r = publish(&s, "/channels/x", b"x", &format!("{field}\r\n"));
+        assert_eq!(r.status(), 403, "{field}");
+    }
+    id_of(&publish(&s, "/channels/x", b"x", "Origin: https://app.test\r\n"));
 }
 
 #[test]

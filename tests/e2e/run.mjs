@@ -192,6 +192,13 @@ async function nginxPrompt() {
       + 'nginx buffers the stream unless the server sends X-Accel-Buffering: no)');
   });
   assert(s.endedAt - events[2].at < 1000, `the stream ended ${(s.endedAt - events[2].at).toFixed(0)} ms after event #3`);
+
+  begin('POST /channels/news through nginx: 403 (README sets X-Forwarded-For, so nginx\'s clients are not loopback publishers); directly: 200');
+  const post = async (port) => (await fetch(`http://127.0.0.1:${port}/channels/news`, { method: 'POST', body: 'hi' })).status;
+  const through = await post(ngx.port);
+  const direct = await post(srv.port);
+  assert(through === 403 && direct === 200, `through nginx ${through}, directly ${direct}: want 403 and 200`);
+  say(`through nginx ${through}, directly ${direct}`);
 }
 
 async function nginxHeartbeat() {
