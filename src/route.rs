@@ -197,7 +197,7 @@ pub fn refusal(e: &HttpError) -> Response<'static> {
 fn file<'a>(req: &Request, path: &[u8], site: &'a mut Site, metrics: &Metrics) -> Response<'a> {
     let busy = metrics.connections + metrics.downloads >= site.max_connections as u64;
     match site.www.lookup(path) {
-        Found::Builtin => bytes(req, www::HTML, Cow::Borrowed(www::BUILTIN_INDEX)),
+        Found::Builtin(page) => bytes(req, www::HTML, Cow::Borrowed(page)),
         Found::Cached { index, content_type } => bytes(req, content_type, Cow::Borrowed(site.www.cached(index))),
         Found::Bytes { bytes: b, content_type } => bytes(req, content_type, Cow::Owned(b)),
         // Each download holds a descriptor until its last byte; past the

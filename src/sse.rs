@@ -24,7 +24,14 @@ pub fn parse_last_event_id(value: &[u8]) -> Option<(u64, u64)> {
 /// What a full server sends to an `EventSource` before it closes: a comment
 /// that says why, and a `retry:` that spreads the reconnections out.
 pub fn full_message(retry_ms: u64) -> Vec<u8> {
-    let mut out = b": sse-server is full, retry later\nretry: ".to_vec();
+    retry_later("sse-server is full", retry_ms)
+}
+
+/// A stream that is only a comment saying `why`, then `retry:`: what an
+/// `EventSource` is told when it cannot be served now (any answer but a
+/// `200` stream would make it stop for good).
+pub fn retry_later(why: &str, retry_ms: u64) -> Vec<u8> {
+    let mut out = format!(": {why}, retry later\nretry: ").into_bytes();
     push_u64(&mut out, retry_ms);
     out.extend_from_slice(b"\n\n");
     out

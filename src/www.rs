@@ -27,6 +27,9 @@ use crate::config::{MAX_CACHED_FILE, MAX_CACHED_FILES};
 /// `www/index.html` as it was when sse-server was built: served at `/` when
 /// the www directory does not exist, so the binary alone is the demo.
 pub const BUILTIN_INDEX: &[u8] = include_bytes!("../www/index.html");
+/// `www/channel.html`, the channel page, built in the same way (at
+/// `/channel.html`), so a small host with the binary alone has it too.
+pub const BUILTIN_CHANNEL: &[u8] = include_bytes!("../www/channel.html");
 
 pub const HTML: &str = "text/html; charset=utf-8";
 
@@ -48,7 +51,8 @@ pub enum Found {
         len: u64,
         content_type: &'static str,
     },
-    Builtin,
+    /// A built-in page (no www directory).
+    Builtin(&'static [u8]),
     NotFound,
     /// The file exists but cannot be opened or read now (out of
     /// descriptors or memory): worth asking again, never a `404`.
@@ -108,9 +112,12 @@ impl Www {
 
     /// The file for a request path (percent-decoded, query removed).
     pub fn lookup(&mut self, path: &[u8]) -> Found {
-        let index = path == b"/" || path == b"/index.html";
         let Some(root) = &self.root else {
-            return if index { Found::Builtin } else { Found::NotFound };
+            return match path {
+                b"/" | b"/index.html" => Found::Builtin(BUILTIN_INDEX),
+                b"/channel.html" => Found::Builtin(BUILTIN_CHANNEL),
+                _ => Found::NotFound,
+            };
         };
         let Some(rel) = relative_path(path) else { return Found::NotFound };
         let Ok(c_rel) = CString::new(rel.as_os_str().as_bytes()) else { return Found::NotFound };

@@ -71,6 +71,20 @@ fn streams_that_reach_their_count_are_complete_and_failures_exit_1() {
     assert_eq!(json_number(&out.stdout, "failed"), 10.0, "{}", out.stdout);
 }
 
+/// Streams not even opened before the run ended (`-c` too many for `--rate`
+/// and `--duration`) are a failure too (gaps and repeats: `bench::fault`).
+#[test]
+fn streams_never_opened_exit_1() {
+    let server = Server::start(&["--log-level", "warn"]);
+    let out = run(
+        bench(&server).args(["-c", "50", "--rate", "10", "--duration", "1", "--path", "/events?interval=10"]),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("streams connected (0 failed, "), "{}", out.stderr);
+    assert!(out.stderr.contains(" not opened before the run ended)"), "{}", out.stderr);
+}
+
 /// Streams a full server sheds (its `retry:` and close) are early closes,
 /// and a failure for the exit code: the run did not measure what it asked.
 #[test]
@@ -80,7 +94,11 @@ fn streams_shed_by_a_full_server_exit_1() {
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert_eq!((json_number(&out.stdout, "connected"), json_number(&out.stdout, "failed")), (10.0, 0.0));
     assert_eq!(json_number(&out.stdout, "early_closes"), 6.0, "{}", out.stdout);
-    assert!(out.stderr.contains("sse-bench: 6 of 10 streams ended early (6 closed by the server, 0 broken)"));
+    assert!(
+        out.stderr.contains("sse-bench: 6 streams ended early (6 closed by the server, 0 broken)"),
+        "{}",
+        out.stderr
+    );
     // Its own loop delay is measured on the streams it kept.
     assert!(json_number(&out.stdout, "loop_delay_samples") > 0.0, "{}", out.stdout);
 }

@@ -124,8 +124,16 @@ fn every_bound_has_its_answer() {
     let r = publish(&s, "/channels/three", b"x", "");
     assert_eq!((r.status(), r.header("Retry-After")), (503, Some("1")));
     let mut c = s.connect();
-    c.send(&get_events("/channels/three", ""));
+    c.send(b"GET /channels/three HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.read_response().status(), 503);
+    // An EventSource would stop for good on a 503: it is told to retry.
+    let mut c = s.connect();
+    c.send(&get_events("/channels/three", ""));
+    let head = normalize_date(&String::from_utf8(c.read_until(b"\r\n\r\n")).unwrap());
+    assert_eq!(head, STREAM_HEAD);
+    let body = String::from_utf8(c.read_to_eof()).unwrap();
+    let retry = body.strip_prefix(": too many channels, retry later\nretry: ").and_then(|r| r.strip_suffix("\n\n"));
+    assert!(retry.and_then(|r| r.parse::<u64>().ok()).is_some_and(|r| (1000..=5000).contains(&r)), "{body:?}");
     // With no history, a channel nobody listens to is freed at once.
     assert_eq!(id_of(&publish(&s, "/channels/one", b"x", "")).split_once('-').unwrap().1, "1");
     drop((_a, _b));

@@ -124,6 +124,10 @@ fn the_built_in_page_when_www_is_missing() {
     assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
     assert_eq!(r.body, PAGE);
     assert_eq!(get(&mut c, "/index.html").body, PAGE);
+    // The channel page is built in too.
+    let r = get(&mut c, "/channel.html");
+    assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
+    assert_eq!(r.body, include_bytes!("../../www/channel.html"));
     assert_eq!(get(&mut c, "/other.js").status(), 404);
 }
 

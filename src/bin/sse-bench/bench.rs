@@ -268,3 +268,63 @@ fn record_end(stats: &mut Stats, end: End) {
         }
     }
 }
+
+/// Why a load run did not measure what was asked, if it did not: streams
+/// that did not connect (refused, or not even opened before `--duration`
+/// ended), ended early or broke, or ids with a gap or a repeat. Any of
+/// these makes the exit code 1.
+pub fn fault(stats: &Stats, connections: u64) -> Option<String> {
+    let never = connections.saturating_sub(stats.attempted);
+    let faults = [
+        (
+            stats.connected < connections,
+            format!(
+                "{} of {connections} streams connected ({} failed, {never} not opened before the run ended)",
+                stats.connected, stats.failed
+            ),
+        ),
+        (
+            stats.early_closes > 0 || stats.errors > 0,
+            format!(
+                "{} streams ended early ({} closed by the server, {} broken)",
+                stats.early_closes + stats.errors,
+                stats.early_closes,
+                stats.errors
+            ),
+        ),
+        (stats.gaps > 0, format!("{} id gaps", stats.gaps)),
+        (stats.repeats > 0, format!("{} repeated ids", stats.repeats)),
+    ];
+    let found: Vec<String> = faults.into_iter().filter(|(bad, _)| *bad).map(|(_, why)| why).collect();
+    (!found.is_empty()).then(|| found.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_fails_for_what_it_did_not_measure() {
+        let run = |change: fn(&mut Stats)| {
+            let mut s = Stats::default();
+            (s.attempted, s.connected) = (10, 10);
+            change(&mut s);
+            s
+        };
+        assert_eq!(fault(&run(|_| {}), 10), None);
+        // (what went wrong, the start of the reason)
+        type Case = (fn(&mut Stats), &'static str);
+        let table: [Case; 6] = [
+            (|s| (s.connected, s.failed) = (8, 2), "8 of 10 streams connected (2 failed, 0 not"),
+            (|s| (s.attempted, s.connected) = (4, 4), "4 of 10 streams connected (0 failed, 6 not opened"),
+            (|s| s.early_closes = 3, "3 streams ended early (3 closed by the server, 0 broken)"),
+            (|s| s.errors = 1, "1 streams ended early (0 closed by the server, 1 broken)"),
+            (|s| s.gaps = 2, "2 id gaps"),
+            (|s| s.repeats = 5, "5 repeated ids"),
+        ];
+        for (change, want) in table {
+            let why = fault(&run(change), 10).unwrap_or_default();
+            assert!(why.starts_with(want), "{why:?}, want {want:?}");
+        }
+    }
+}

@@ -33,10 +33,13 @@ Options:
   -h, --help              this help
   -V, --version           the version
 
-Exit code 0 when every stream connected, 1 when any failed (the JSON line
-is printed either way), 2 for a bad option. Streams that end after the
-path's count= are counted as completed; others the server ends are early
-closes. Lateness needs at least two events per stream (lateness_samples).
+Exit code 0 when every stream connected and lasted the run (or reached
+its count=) with no id gap or repeat; 1 when any failed, was not opened
+before the run ended, was closed early or broke, or had a gap or a repeat
+(the JSON line is printed either way, stderr says which); 2 for a bad
+option. Streams that end after the path's count= are counted as completed;
+others the server ends are early closes. Lateness needs at least two
+events per stream (lateness_samples).
 
 Publish mode: --publish CHANNEL measures fan-out. N subscribers open
 GET SUBSCRIBE-PATH (paced by --connect-rate); once all are open, one

@@ -1,7 +1,7 @@
 //! `--publish CHANNEL`: fan-out measured end to end. N subscribers open
 //! the channel's stream (paced, as the load run opens streams); once every
 //! one has its response head (or `SUBSCRIBE_WAIT` after the last connect),
-//! and `SETTLE` later, one publisher connection POSTs `rate` stamped events
+//! one publisher connection is opened, and `SETTLE` later it POSTs `rate` stamped events
 //! per second for `--duration`; then the run waits up to `--drain` for the
 //! last answers and for every open subscriber to have every event.
 //!
@@ -49,9 +49,10 @@ enum Phase {
 /// Runs `--publish` as `opts` and `p` say; the totals and the duration.
 pub fn run(opts: &Options, p: &opts::Publish) -> io::Result<(Stats, Duration)> {
     let mut run = Run::new(opts, true)?;
-    let mut stream = net::connect(opts.dest(), None)?;
-    run.poll.registry().register(&mut stream, PUBLISHER, Interest::READABLE | Interest::WRITABLE)?;
-    let mut publisher = Publisher::new(stream, &p.path, &opts.dest().to_string(), &p.headers);
+    // Connected once the subscribers are in: an idle connection opened at
+    // the start would meet the server's head timeout (10 s) while
+    // thousands subscribe.
+    let mut publisher: Option<Publisher> = None;
     let connects = Duration::from_secs_f64(opts.connections as f64 / opts.rate);
     let mut phase = Phase::Subscribing { until: run.start + connects + SUBSCRIBE_WAIT };
     // Publishes in the window: number k (from 0) is due at from + k / rate.
@@ -60,7 +61,9 @@ pub fn run(opts: &Options, p: &opts::Publish) -> io::Result<(Stats, Duration)> {
     let mut timeout = Some(Duration::ZERO);
     let now = loop {
         let now = run.turn(timeout, |token, buf, _, _| {
-            if token == PUBLISHER {
+            if token == PUBLISHER
+                && let Some(publisher) = publisher.as_mut()
+            {
                 publisher.on_ready(buf);
             }
         })?;
@@ -69,6 +72,9 @@ pub fn run(opts: &Options, p: &opts::Publish) -> io::Result<(Stats, Duration)> {
         match phase {
             Phase::Subscribing { until } => {
                 if run.all_connected() || now >= until {
+                    let mut stream = net::connect(opts.dest(), None)?;
+                    run.poll.registry().register(&mut stream, PUBLISHER, Interest::READABLE | Interest::WRITABLE)?;
+                    publisher = Some(Publisher::new(stream, &p.path, &opts.dest().to_string(), &p.headers));
                     phase = Phase::Settling { until: now + SETTLE };
                     wake = now;
                 } else {
@@ -81,6 +87,7 @@ pub fn run(opts: &Options, p: &opts::Publish) -> io::Result<(Stats, Duration)> {
             }
             Phase::Settling { until } => wake = wake.min(until),
             Phase::Publishing { from, until } => {
+                let Some(publisher) = publisher.as_mut() else { break now };
                 let due = (now.duration_since(from).as_secs_f64() * p.rate).floor() as u64 + 1;
                 publisher.publish_due(due.min(total), run.start);
                 if now >= until || publisher.ended.is_some() {
@@ -97,6 +104,7 @@ pub fn run(opts: &Options, p: &opts::Publish) -> io::Result<(Stats, Duration)> {
                 }
             }
             Phase::Draining { until } => {
+                let Some(publisher) = publisher.as_ref() else { break now };
                 let answered = publisher.in_flight() == 0 || publisher.ended.is_some();
                 let caught_up = run.open_delivered() >= publisher.accepted * run.stats.open;
                 if (answered && caught_up) || now >= until {
@@ -107,6 +115,9 @@ pub fn run(opts: &Options, p: &opts::Publish) -> io::Result<(Stats, Duration)> {
         }
         run.progress(now);
         timeout = Some(wake.saturating_duration_since(now));
+    };
+    let Some(publisher) = publisher else {
+        return Err(io::Error::other("the run ended before the publisher connected"));
     };
     let unanswered = publisher.in_flight();
     if let Some(why) = &publisher.ended {
