@@ -36,6 +36,8 @@ C100K_IDLE=${C100K_IDLE:-5}      # seconds of idle CPU before any client
 sockstat_pages() { awk '/^TCP:/ { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
 # Bytes in the slab caches of a connection's kernel objects.
 slab_bytes() {
+    # Readable by root only: nothing (not 0) when it cannot be read.
+    [[ -r /proc/slabinfo ]] || { echo ""; return; }
     awk '$1 == "TCP" || $1 == "TCPv6" || $1 == "sock_inode_cache" || $1 == "filp" || $1 == "eventpoll_epi" {
         s += $2 * $4 } END { print s + 0 }' /proc/slabinfo 2>/dev/null || echo ""
 }
@@ -135,9 +137,13 @@ test_c100k() {
     sample "$run" c100k sse all_open_after_s "$t_open"
     sample "$run" c100k sse rss_idle_kib "$idle_rss"
     sample "$run" c100k sse rss_open_kib "$rss"
-    sample "$run" c100k sse per_stream_bytes "$(((rss - idle_rss) * 1024 / n))"
-    sample "$run" c100k sse kernel_socket_buffers_per_stream_bytes "$(((sock - sock0) * 4096 / n))"
-    [[ -n $slab && -n $slab0 ]] && sample "$run" c100k sse kernel_slab_per_stream_bytes "$(((slab - slab0) / n))"
+    # Per stream: over the streams open when memory was read (all of them,
+    # unless some failed to connect).
+    local m=$((open > 0 ? open : n))
+    sample "$run" c100k sse streams_open_when_measured "$open"
+    sample "$run" c100k sse per_stream_bytes "$(((rss - idle_rss) * 1024 / m))"
+    sample "$run" c100k sse kernel_socket_buffers_per_stream_bytes "$(((sock - sock0) * 4096 / m))"
+    [[ -n $slab && -n $slab0 ]] && sample "$run" c100k sse kernel_slab_per_stream_bytes "$(((slab - slab0) / m))"
     sample "$run" c100k sse cpu_idle_pct "$(awk -v t=$((idle_t1 - idle_t0)) -v h="$CLK_TCK" -v s="$C100K_IDLE" \
         'BEGIN { printf "%.2f", 100 * t / h / s }')"
     sample "$run" c100k sse cpu_streaming_pct "$(awk -v t=$((busy_t1 - busy_t0)) -v h="$CLK_TCK" -v s="$wall" \

@@ -11,6 +11,10 @@
 #                                100,000 streams over six processes)
 #   BENCH_REV=HEAD bench/run.sh  measure a commit (a clean export), not the
 #                                working tree
+#   BENCH_SEED=DIR               where the Node demo (server.js, index.html)
+#                                is, for c10k, eps and static (default
+#                                ../shared/seed beside the checkout)
+#   BENCH_STREAMS=N              streams of c10k (default 10,000)
 #
 # Everything listens on and connects to 127.0.0.1. Every process started here
 # is ended on exit. Output: a markdown table on stdout, and
@@ -19,12 +23,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$here/.." && pwd)
-SEED_DIR="$(dirname "$0")/../../shared/seed"
-[[ -f $SEED_DIR/server.js && -f $SEED_DIR/index.html ]] || {
-    echo "bench: the Node demo is not at $SEED_DIR (server.js, index.html)" >&2
-    exit 1
-}
-SEED=$(cd "$SEED_DIR" && pwd)
+# The original Node demo (server.js, index.html) is the peer of c10k, eps
+# and static; it is not part of this repository: BENCH_SEED names where it
+# is (by default next to the checkout, ../shared/seed). c100k and fanout do
+# not need it.
+SEED_DIR=${BENCH_SEED:-$REPO/../shared/seed}
 
 QUICK=${BENCH_QUICK:-0}
 if [[ $QUICK == 1 ]]; then
@@ -43,8 +46,18 @@ else
     FANOUT_LAT_SECS=10 FANOUT_STEP_SECS=5 FANOUT_BISECT=2 FANOUT_BUDGET=150
 fi
 TESTS=${BENCH_TESTS:-c10k eps static fanout}
+NODE_TESTS=0
+for t in $TESTS; do [[ $t == c10k || $t == eps || $t == static ]] && NODE_TESTS=1; done
+SEED=
+if ((NODE_TESTS)); then
+    [[ -f $SEED_DIR/server.js && -f $SEED_DIR/index.html ]] || {
+        echo "bench: the Node demo (server.js, index.html), the peer of c10k, eps and static, is not at $SEED_DIR: set BENCH_SEED, or run BENCH_TESTS='c100k fanout'" >&2
+        exit 1
+    }
+    SEED=$(cd "$SEED_DIR" && pwd)
+fi
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_RUNS must be a positive integer" >&2; exit 2; }
-STREAMS=10000
+STREAMS=${BENCH_STREAMS:-10000} # c10k (fewer for a quick look; the figures in BENCHMARKS.md are at 10,000)
 EPS_STREAMS=1000
 SETTLE_SECS=3 # after all 10,000 are open, so each stream has sent an event
 FANOUT_SUBS=10000
@@ -118,7 +131,7 @@ if ((${#need[@]})); then
     fi
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-command -v node >/dev/null || die "node is needed for the Node demo"
+((NODE_TESTS == 0)) || command -v node >/dev/null || die "node is needed for the Node demo"
 command -v python3 >/dev/null || die "python3 is needed for the summary"
 
 # The working tree, or with BENCH_REV a clean export of that commit (so a
@@ -146,12 +159,14 @@ NOFILE=$(ulimit -n)
 # The Node demo, patched only to take its port from the environment (and to
 # stay on 127.0.0.1); a second copy with its fixed 2500 ms interval set to
 # 1 ms for the events/s test (it has no interval= query).
-mkdir -p "$tmp/node" "$tmp/node-1ms"
-for d in node node-1ms; do cp "$SEED/index.html" "$tmp/$d/"; done
-sed 's/\.listen(8888)/.listen(process.env.PORT || 8888, "127.0.0.1")/' "$SEED/server.js" >"$tmp/node/server.js"
-sed 's/}, 2500);/}, 1);/' "$tmp/node/server.js" >"$tmp/node-1ms/server.js"
-grep -q 'process.env.PORT' "$tmp/node/server.js" || die "could not patch the port of server.js"
-grep -q '}, 1);' "$tmp/node-1ms/server.js" || die "could not patch the interval of server.js"
+if ((NODE_TESTS)); then
+    mkdir -p "$tmp/node" "$tmp/node-1ms"
+    for d in node node-1ms; do cp "$SEED/index.html" "$tmp/$d/"; done
+    sed 's/\.listen(8888)/.listen(process.env.PORT || 8888, "127.0.0.1")/' "$SEED/server.js" >"$tmp/node/server.js"
+    sed 's/}, 2500);/}, 1);/' "$tmp/node/server.js" >"$tmp/node-1ms/server.js"
+    grep -q 'process.env.PORT' "$tmp/node/server.js" || die "could not patch the port of server.js"
+    grep -q '}, 1);' "$tmp/node-1ms/server.js" || die "could not patch the interval of server.js"
+fi
 
 mkdir -p "$OUT"
 SAMPLES=$OUT/samples.tsv
@@ -636,7 +651,7 @@ meta mem_total "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/m
 meta kernel "$(uname -sr)"
 meta os "$(. /etc/os-release && echo "$PRETTY_NAME")"
 meta rustc "$(rustc --version)"
-meta node "$(node --version)"
+meta node "$( ((NODE_TESTS)) && node --version || echo "not used")"
 meta nginx "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 meta wrk "$(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }')"
 meta nchan "$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo none)"
@@ -654,8 +669,10 @@ meta fanout "subscribers $FANOUT_SUBS, latency ${FANOUT_LAT_SECS}s at 10/s, step
 strip -o "$tmp/sse-server.stripped" "$BIN/sse-server"
 sample 0 binary sse size_bytes "$(stat -c %s "$tmp/sse-server.stripped")"
 sample 0 binary sse unstripped_bytes "$(stat -c %s "$BIN/sse-server")"
-strip -o "$tmp/node.stripped" "$(readlink -f "$(command -v node)")"
-sample 0 binary node size_bytes "$(stat -c %s "$tmp/node.stripped")"
+if ((NODE_TESTS)); then
+    strip -o "$tmp/node.stripped" "$(readlink -f "$(command -v node)")"
+    sample 0 binary node size_bytes "$(stat -c %s "$tmp/node.stripped")"
+fi
 strip -o "$tmp/nginx.stripped" "$(readlink -f "$NGINX")"
 sample 0 binary nginx size_bytes "$(stat -c %s "$tmp/nginx.stripped")"
 cat "$STAGE" >>"$SAMPLES"

@@ -332,6 +332,33 @@ if not any(t in ("c10k", "eps", "static") for t, _, _ in values):
     del lines[classic_from:]
 fanout_tables()
 
+
+def c100k_table():
+    """Every figure of the c100k test, per run (BENCHMARKS.md, "100,000 streams")."""
+    keys = sorted({k for (t, s, k) in values if t == "c100k"}, key=lambda k: c100k_order.index(k) if k in c100k_order else 99)
+    if not keys:
+        return
+    n = max(len(runs("c100k", "sse", k)) for k in keys)
+    out("")
+    out("### c100k: streams over several --reuse-port processes, per run")
+    out("")
+    out("| figure | " + " | ".join(f"run {i + 1}" for i in range(n)) + " |")
+    out("| --- |" + " ---: |" * n)
+    for k in keys:
+        vs = runs("c100k", "sse", k)
+        digits = 3 if k.endswith("_ms") else 2 if k.endswith("_s") else 1 if k.endswith("_pct") else 0
+        out(f"| {k} | " + " | ".join(fmt(v, digits) for v in vs) + " |")
+
+
+c100k_order = [
+    "servers", "connected", "failed", "early_closes", "errors", "gaps", "repeats", "all_open_after_s",
+    "streams_open_when_measured", "rss_idle_kib", "rss_open_kib", "per_stream_bytes",
+    "kernel_slab_per_stream_bytes", "kernel_socket_buffers_per_stream_bytes", "cpu_idle_pct",
+    "cpu_streaming_pct", "events_per_sec", "server_lateness_p99_ms", "lateness_p99_ms",
+    "lateness_p99_worst_ms", "loop_delay_p99_ms", "steal_s", "log_warnings",
+]
+c100k_table()
+
 table = "\n".join(lines) + "\n"
 sys.stdout.write(table)
 with open(f"{out_dir}/results.md", "w") as f:

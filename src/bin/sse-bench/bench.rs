@@ -59,8 +59,6 @@ pub struct Run<'a> {
     buf: Vec<u8>,
     request: Vec<u8>,
     pub start: Instant,
-    /// The wall clock at `start`, in ns since the Unix epoch.
-    start_wall_ns: u128,
     /// Streams read stamps (`--publish`), not numbered ids.
     stamped: bool,
     /// Stamped events delivered to streams that have ended.
@@ -80,8 +78,6 @@ impl<'a> Run<'a> {
             Err(e) => eprintln!("sse-bench: warning: cannot read the open-file limit: {e}"),
         }
         let start = Instant::now();
-        let start_wall_ns =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Ok(Run {
             opts,
             poll: Poll::new()?,
@@ -91,7 +87,6 @@ impl<'a> Run<'a> {
             buf: vec![0; READ_BUF],
             request: opts.request(),
             start,
-            start_wall_ns,
             stamped,
             gone_delivered: 0,
             next_progress: start + PROGRESS_EVERY,
@@ -118,6 +113,8 @@ impl<'a> Run<'a> {
             return Err(e);
         }
         let now = Instant::now();
+        let poll_wall_ns =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let arrival_us = self.micros(now);
         let interval_us = self.opts.interval_ms.saturating_mul(1000);
         for event in self.events.iter() {
@@ -129,7 +126,7 @@ impl<'a> Run<'a> {
             let mut ctx = Ctx {
                 now,
                 arrival_us,
-                start_wall_ns: self.start_wall_ns,
+                poll_wall_ns,
                 interval_us,
                 request: &self.request,
                 registry: self.poll.registry(),

@@ -68,9 +68,10 @@ pub struct Ctx<'a> {
     pub now: Instant,
     /// `now` in microseconds since the run started.
     pub arrival_us: u64,
-    /// The wall clock at the run's start, in ns since the Unix epoch (to
-    /// place the kernel's receive times on the run's clock).
-    pub start_wall_ns: u128,
+    /// The wall clock when the poll returned, in ns since the Unix epoch:
+    /// the kernel stamps received bytes on that clock, so the loop delay
+    /// is measured on it alone (a step of the clock moves both).
+    pub poll_wall_ns: u128,
     pub interval_us: u64,
     pub request: &'a [u8],
     pub registry: &'a Registry,
@@ -175,8 +176,8 @@ impl Conn {
                     ctx.stats.bytes += n as u64;
                     if let Some(wall) = stamp.filter(|_| self.is_streaming()) {
                         // From the kernel's receipt to the poll's return.
-                        let received_us = (wall.saturating_sub(ctx.start_wall_ns) / 1000) as u64;
-                        ctx.stats.loop_delay_us.record(ctx.arrival_us.saturating_sub(received_us));
+                        let delay_us = (ctx.poll_wall_ns.saturating_sub(wall) / 1000) as u64;
+                        ctx.stats.loop_delay_us.record(delay_us);
                     }
                     let end = self.on_bytes(buf.get(..n).unwrap_or_default(), ctx);
                     if end.is_some() {
