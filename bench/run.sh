@@ -145,7 +145,10 @@ if [[ -n ${BENCH_REV:-} ]]; then
     SRC=$tmp/src
     mkdir -p "$SRC"
     git -C "$REPO" archive "$COMMIT" | tar -x -C "$SRC"
-    TARGET_DIR=$REPO/target/bench-build
+    # One target directory per commit: the export's files all carry the
+    # commit's time, older than a build of another commit would be, so
+    # cargo would take that build as fresh.
+    TARGET_DIR=$REPO/target/bench-build/$COMMIT
     BIN=$TARGET_DIR/release
 fi
 log "building $COMMIT (cargo build --release in $SRC)"
