@@ -108,6 +108,7 @@ test_c100k() {
     t_open=$(elapsed "$M_T0" "$(now)")
     sleep 3 # each stream has sent an event
     local rss sock slab steal0 busy_t0 wall0
+    open=$(open_streams "${mports[@]}") # with the memory, not before the wait
     rss=$(sum_rss)
     sock=$(sockstat_pages)
     slab=$(slab_bytes)

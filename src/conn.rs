@@ -399,12 +399,22 @@ impl Conn {
                 State::Idle { .. } => self.set_state(State::ReadingHead { since: env.now }),
                 State::ReadingHead { since } => {
                     let started = *since;
+                    // Empty lines before a request line are ignored (RFC
+                    // 9112 §2.2): dropped as they come, so a stream of them
+                    // is never parsed again and again.
+                    let blank = empty_lines(rest);
+                    if blank > 0 {
+                        used += blank;
+                        self.head_scanned = 0;
+                        continue;
+                    }
                     // A head can only end at a line feed, and past its first
                     // `EARLY_PARSE` bytes be refused only at a CR or LF, or
-                    // the byte after a CR: new bytes (with the last byte
-                    // already scanned) without one are not worth parsing it
-                    // all again.
-                    let fresh = after(rest, (self.head_scanned as usize).saturating_sub(1));
+                    // the byte after a CR: new bytes without one (or a CR
+                    // just before them) are not worth parsing it all again.
+                    let scanned_to = self.head_scanned as usize;
+                    let after_cr = scanned_to > 0 && rest.get(scanned_to - 1) == Some(&b'\r');
+                    let fresh = after(rest, scanned_to - usize::from(after_cr));
                     if self.head_scanned > 0
                         && rest.len() > EARLY_PARSE
                         && rest.len() < MAX_HEAD
@@ -485,10 +495,42 @@ impl Conn {
     }
 }
 
+/// The length of the complete empty lines (`\r\n` or `\n`) at the start of
+/// `b` (a CR alone at the end may start one: it is left for later).
+fn empty_lines(b: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        match (b.get(i), b.get(i + 1)) {
+            (Some(b'\n'), _) => i += 1,
+            (Some(b'\r'), Some(b'\n')) => i += 2,
+            _ => return i,
+        }
+    }
+}
+
 /// How much of a partial head was scanned, in the four bytes `Conn` keeps
 /// for it (a head is refused past `MAX_HEAD`, far below `u32::MAX`).
 fn scanned(rest: &[u8]) -> u32 {
     u32::try_from(rest.len()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod empty_lines {
+    #[test]
+    fn complete_empty_lines_at_the_start() {
+        for (bytes, n) in [
+            (&b""[..], 0),
+            (b"GET", 0),
+            (b"\n", 1),
+            (b"\r\n", 2),
+            (b"\r", 0),
+            (b"\r\n\n\r\nGET", 5),
+            (b"\n\r", 1),
+            (b"\rGET", 0),
+        ] {
+            assert_eq!(super::empty_lines(bytes), n, "{:?}", String::from_utf8_lossy(bytes));
+        }
+    }
 }
 
 #[cfg(test)]

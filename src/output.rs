@@ -2,13 +2,15 @@
 //! a file too large to hold, and how a stream's bytes are cut into writes
 //! and paced (the knobs `split` and `pause`).
 //!
-//! What always holds: the buffer never holds more than `OUTPUT_LIMIT`
+//! What always holds: the bytes waiting never exceed `OUTPUT_LIMIT`
 //! (callers stop appending at `MAX_PENDING_OUTPUT`, and one append is at
 //! most `MAX_APPEND`); a file is read into the buffer only when the buffer
 //! is empty, `MAX_PENDING_OUTPUT` at a time; with a `Pace`, `pending` never
 //! offers more than the current piece, nor anything before its time, and
 //! the cuts fall at the same bytes whatever the timing. The bytes waiting
-//! are `buf[sent..]`: `sent` is below `buf.len()`, or both are 0.
+//! are `buf[sent..]`: `sent` is below `buf.len()`, or both are 0; taken
+//! bytes are let go once they are half the buffer, so it holds at most
+//! twice what waits (plus one append).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -163,7 +165,10 @@ impl Output {
     /// The buffer, to format into; callers append at most `MAX_APPEND`
     /// past `MAX_PENDING_OUTPUT` before the bound is checked again.
     pub fn buf(&mut self) -> &mut Vec<u8> {
-        if self.sent > 0 {
+        // Taken bytes are let go once they are half the buffer: a buffer
+        // is moved at most once for as many bytes as it moves, and holds
+        // at most twice what waits.
+        if self.sent > 0 && self.sent as usize * 2 >= self.buf.len() {
             self.buf.drain(..self.sent as usize);
             self.sent = 0;
         }

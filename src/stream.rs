@@ -192,6 +192,13 @@ impl Stream {
         self.source.membership()
     }
 
+    /// Whether it writes only once its output is empty, and nothing is
+    /// pushed into it (a scripted stream): it cannot fall behind, so a
+    /// long write still going out is not a slow consumer.
+    pub fn writes_only_when_drained(&self) -> bool {
+        self.source.paced_by_output() && self.source.membership().is_none()
+    }
+
     /// Appends to `out` what is due at `now`: the next event, or else a
     /// heartbeat, or nothing (an early or spurious wake-up).
     pub fn tick(&mut self, now: Instant, heartbeat: Option<Duration>, out: &mut Vec<u8>) -> Tick {

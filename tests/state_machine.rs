@@ -446,7 +446,7 @@ fn a_stream_ticks_on_its_schedule_and_ends_at_its_count() {
 
 #[test]
 fn only_loopback_clients_publish_without_a_token() {
-    let publish = b"POST /channels/x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi";
+    let publish = b"POST /channels/x HTTP/1.1\r\nHost: localhost:8888\r\nContent-Length: 2\r\n\r\nhi";
     // From another address: 403, and nothing is published.
     let mut b = Bench::project();
     b.peer.loopback = false;
@@ -467,13 +467,29 @@ fn only_loopback_clients_publish_without_a_token() {
     assert!(b.text().starts_with("HTTP/1.1 200 OK\r\n"), "{}", b.text());
 }
 
+/// Thousands of empty lines before a request, a byte at a time, cost no
+/// parse each (they are dropped as they come), and the request after them
+/// is answered.
+#[test]
+fn empty_lines_before_a_request_are_dropped_as_they_come() {
+    let mut b = Bench::project();
+    let mut input = b"\r\n".repeat(3000);
+    input.extend_from_slice(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    let cuts: Vec<usize> = (1..6000).collect();
+    b.feed(&input, &cuts).unwrap();
+    assert!(b.text().starts_with("HTTP/1.1 200 OK\r\n"), "{:?}", b.text());
+    assert_eq!(b.conn.buffered().0, 0);
+}
+
 /// Refusals that need no line feed come as soon as the byte that decides
 /// them, even when the head comes a byte at a time.
 #[test]
 fn early_refusals_do_not_wait_for_a_line_feed_when_bytes_trickle_in() {
     // (input, where it is decided: the bytes up to it, the status)
-    let table: [(&[u8], usize, &str); 4] = [
+    let table: [(&[u8], usize, &str); 5] = [
         (b"UPDATEREDIRECTREFX / HTTP/1.1", 18, "HTTP/1.1 501 "),
+        // Empty lines before a request are dropped as they come.
+        (b"\r\n\r\n\n\r\n\x16\x03", 8, "HTTP/1.1 400 "),
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 1, "HTTP/1.1 400 "),
         (b"GET /\x01 HTTP/1.1", 6, "HTTP/1.1 400 "),
         // Past the first bytes, a bare CR is seen when it is followed.

@@ -107,12 +107,18 @@ impl Conn {
 
     /// The server is shutting down: an answer under way is finished and is
     /// the last; so is the answer to a request held back in the input, or
-    /// to one on its way on a connection just accepted (until the drain
-    /// ends); a kept-alive connection with nothing under way closes now.
+    /// to one on its way on a connection accepted in this very turn (taken
+    /// from the backlog as the drain began: until the drain ends); a
+    /// connection with nothing under way closes now (kept alive after an
+    /// answer, or open and silent since an earlier turn: a browser's
+    /// preconnect, a proxy's spare connection).
     pub fn last_answer(&mut self, now: Instant) -> Verdict {
         self.last = true;
         match self.state {
             State::Idle { .. } if self.input.is_empty() && self.out.is_empty() => Verdict::Close(None),
+            State::ReadingHead { since } if self.input.is_empty() && self.out.is_empty() && since < now => {
+                Verdict::Close(None)
+            }
             State::Idle { .. } if self.input.is_empty() => {
                 self.set_state(State::Closing { since: now });
                 Verdict::Continue
@@ -139,6 +145,21 @@ impl Conn {
             }
         }
         Verdict::Continue
+    }
+
+    /// Why its stream ends when the drain is over and it is still open:
+    /// the end it was already on its way to (its count, a reset, a slow
+    /// consumer, the shutdown's `retry:`), else the shutdown.
+    pub fn cut_reason(&self) -> Option<StreamEnd> {
+        match &self.state {
+            State::Ending { why, .. } => Some(*why),
+            State::Streaming(_) => Some(StreamEnd::Shutdown),
+            State::Idle { .. }
+            | State::ReadingHead { .. }
+            | State::ReadingContent { .. }
+            | State::Closing { .. }
+            | State::Lingering { .. } => None,
+        }
     }
 
     /// The kernel took `n` bytes of the output: progress.
@@ -174,10 +195,14 @@ impl Conn {
     }
 
     /// After output was written: a stream with more than
-    /// `MAX_PENDING_OUTPUT` left is a slow consumer.
+    /// `MAX_PENDING_OUTPUT` left is a slow consumer (unless it writes only
+    /// when its output is empty: a scripted write of up to
+    /// `MAX_SCRIPT_WRITE` going out a piece at a time).
     pub fn after_write(&self) -> Verdict {
-        match self.state {
-            State::Streaming(_) if self.out.len() > MAX_PENDING_OUTPUT => Verdict::Close(Some(StreamEnd::Slow)),
+        match &self.state {
+            State::Streaming(s) if self.out.len() > MAX_PENDING_OUTPUT && !s.writes_only_when_drained() => {
+                Verdict::Close(Some(StreamEnd::Slow))
+            }
             State::Streaming(_)
             | State::Idle { .. }
             | State::ReadingHead { .. }

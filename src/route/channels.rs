@@ -91,8 +91,10 @@ fn publish<'a>(req: &Request, name: &[u8], peer: &Peer, site: &Site, metrics: &M
                 .field("WWW-Authenticate", "Bearer realm=\"sse-server\"");
         }
         // Through a proxy on this host, anyone who reaches the proxy
-        // would be a loopback client: a proxied request is not one.
-        (None, _) if peer.loopback && !req.forwarded => {}
+        // would be a loopback client: a proxied request is not one; nor is
+        // one that names another host (a page of another origin whose name
+        // was made to point here: DNS rebinding).
+        (None, _) if peer.loopback && !req.forwarded && req.host.is_none_or(loopback_host) => {}
         (None, _) => return plain(req, 403, "only loopback clients may publish (see --publish-token)"),
     }
     let event_type = match query_value(req.query, b"event").map(crate::ascii::percent_decode) {
@@ -108,13 +110,25 @@ fn publish<'a>(req: &Request, name: &[u8], peer: &Peer, site: &Site, metrics: &M
 
 /// Whether a page of `origin` may publish: one of this server's own pages
 /// (the origin's host is the request's `Host`), or an origin that
-/// `--cors-origin` allows.
+/// `--cors-origin` names (`*` lets any page read, not publish).
 fn may_publish_from(origin: &[u8], host: Option<&[u8]>, cors: &Cors) -> bool {
     let own = [&b"http://"[..], b"https://"]
         .iter()
         .filter_map(|scheme| origin.strip_prefix(*scheme))
         .any(|h| host.is_some_and(|host| h.eq_ignore_ascii_case(host)));
-    own || cors.any || cors.origins.iter().any(|o| o.as_bytes() == origin)
+    own || cors.origins.iter().any(|o| o.as_bytes() == origin)
+}
+
+/// Whether a `Host` value names this machine's loopback: `localhost`, an
+/// address of 127.0.0.0/8 or `[::1]`, with or without a port.
+fn loopback_host(host: &[u8]) -> bool {
+    if let Some(v6) = host.strip_prefix(b"[") {
+        return v6.split(|&b| b == b']').next() == Some(b"::1");
+    }
+    // The host part of `host[:port]`.
+    let name = host.iter().rposition(|&b| b == b':').map_or(host, |i| crate::ascii::before(host, i));
+    let v4 = std::str::from_utf8(name).ok().and_then(|n| n.parse::<std::net::Ipv4Addr>().ok());
+    name.eq_ignore_ascii_case(b"localhost") || v4.is_some_and(|a| a.is_loopback())
 }
 
 /// `Bearer TOKEN` (the scheme in any case) holds `token`, compared in
@@ -148,7 +162,28 @@ mod tests {
         for (origin, host, allowed) in table {
             assert_eq!(may_publish_from(origin, host, &cors), allowed, "{}", String::from_utf8_lossy(origin));
         }
-        assert!(may_publish_from(b"https://evil.test", None, &Cors { any: true, origins: Vec::new() }));
+        // `*` lets any page read, not publish.
+        assert!(!may_publish_from(b"https://evil.test", None, &Cors { any: true, origins: Vec::new() }));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for (host, loopback) in [
+            (&b"127.0.0.1:8888"[..], true),
+            (b"127.0.0.1", true),
+            (b"127.8.9.10:1", true),
+            (b"localhost:8888", true),
+            (b"LocalHost", true),
+            (b"[::1]:8888", true),
+            (b"[::1]", true),
+            (b"evil.test:8888", false),
+            (b"10.0.0.1:8888", false),
+            (b"[::2]:8888", false),
+            (b"localhost.evil.test", false),
+            (b"", false),
+        ] {
+            assert_eq!(loopback_host(host), loopback, "{}", String::from_utf8_lossy(host));
+        }
     }
 
     #[test]

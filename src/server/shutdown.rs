@@ -176,10 +176,11 @@ impl Server {
             d.others.saturating_sub(cut_others),
             cut_streams + cut_others,
         );
-        let keys: Vec<(usize, bool)> = self.conns.iter().map(|(k, s)| (k, s.conn.stream().is_some())).collect();
-        for (key, stream) in keys {
-            // A stream cut here ended for the shutdown, not on an error.
-            self.close(key, stream.then_some(StreamEnd::Shutdown));
+        let keys: Vec<(usize, Option<StreamEnd>)> = self.conns.iter().map(|(k, s)| (k, s.conn.cut_reason())).collect();
+        for (key, why) in keys {
+            // A stream cut here ends for what it was ending for, or for the
+            // shutdown: not on an error.
+            self.close(key, why);
         }
         Some(Stop::Drained)
     }

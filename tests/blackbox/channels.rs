@@ -10,7 +10,7 @@ use crate::harness::{Client, Launch, STREAM_HEAD, Server, TempWww, get_events, m
 /// `POST /channels/{channel}{query}` with `body`; the response.
 fn publish(s: &Server, target: &str, body: &[u8], extra: &str) -> crate::harness::Response {
     let mut c = s.connect();
-    let head = format!("POST {target} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n{extra}\r\n", body.len());
+    let head = format!("POST {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{extra}\r\n", body.len());
     c.send(head.as_bytes()).send(body);
     c.read_response()
 }
@@ -44,7 +44,7 @@ fn published_events_reach_subscribers_exactly() {
     let id2 = id_of(&publish(&s, "/channels/news", b"second\r\n", ""));
     // Chunked content is taken as well.
     let mut c = s.connect();
-    c.send(b"POST /channels/news HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nthi\r\n2\r\nrd\r\n0\r\n\r\n");
+    c.send(b"POST /channels/news HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nthi\r\n2\r\nrd\r\n0\r\n\r\n");
     let id3 = id_of(&c.read_response());
     let want =
         format!("event: alert\nid: {id1}\ndata: hello\ndata: world\n\n{}{}", ev(&id2, "second"), ev(&id3, "third"));
@@ -150,7 +150,7 @@ fn publishes_in_flight_are_bounded() {
     let held: Vec<Client> = (0..64)
         .map(|_| {
             let mut c = s.connect();
-            c.send(b"POST /channels/x HTTP/1.1\r\nHost: t\r\nContent-Length: 65536\r\nExpect: 100-continue\r\n\r\n");
+            c.send(b"POST /channels/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 65536\r\nExpect: 100-continue\r\n\r\n");
             c.read_until(b"100 Continue\r\n\r\n");
             c
         })
@@ -184,7 +184,17 @@ fn only_loopback_publishes_unless_a_token_is_set() {
     let r = publish(&s, "/channels/x", b"x", "Origin: https://evil.test\r\nContent-Type: text/plain\r\n");
     assert_eq!(r.status(), 403);
     assert_eq!(r.body, b"a publish from a page of another origin (allow it with --cors-origin)\n");
-    id_of(&publish(&s, "/channels/x", b"x", "Origin: http://t\r\n"));
+    id_of(&publish(&s, "/channels/x", b"x", "Origin: http://localhost\r\n"));
+    // Nor a page whose name was made to point here (DNS rebinding): its
+    // Origin is its own Host, which is not this machine's loopback.
+    let mut c = s.connect();
+    c.send(
+        b"POST /channels/x HTTP/1.1\r\nHost: evil.test:80\r\nOrigin: http://evil.test:80\r\nContent-Length: 1\r\n\r\nx",
+    );
+    assert_eq!(c.read_response().status(), 403);
+    // --cors-origin '*' lets any page read, not publish.
+    let any = Server::start(&["--cors-origin", "*"]);
+    assert_eq!(publish(&any, "/channels/x", b"x", "Origin: https://evil.test\r\n").status(), 403);
     // Nor a client a proxy on this host passed on (nginx, with the README's
     // X-Forwarded-For): it came from anywhere.
     for field in ["X-Forwarded-For: 203.0.113.9", "Forwarded: for=203.0.113.9"] {

@@ -203,3 +203,22 @@ fn a_split_stream_that_falls_behind_is_a_slow_consumer() {
         assert!(String::from_utf8_lossy(&line).contains("data: Server says hi!"), "event {n}");
     }
 }
+
+/// A scripted stream writes only once its output is empty, so a write
+/// longer than 64 KiB going out in pieces is not a slow consumer: the
+/// 1 MiB event of `big-event` comes whole, cut into 16-byte pieces.
+#[test]
+fn a_long_scripted_write_in_pieces_is_not_a_slow_consumer() {
+    let s = Server::start(&["--log-level", "warn"]);
+    let raw = {
+        let mut c = s.connect();
+        c.send(b"GET /scenarios/big-event/raw HTTP/1.1\r\nHost: t\r\n\r\n");
+        c.read_response().body
+    };
+    for knobs in ["split=16", "split=random&seed=3"] {
+        let mut c = s.connect();
+        c.send(&get_events(&format!("/scenarios/big-event?{knobs}"), ""));
+        c.read_until(b"\r\n\r\n");
+        assert!(c.read_to_eof() == raw, "{knobs}: not the whole event");
+    }
+}

@@ -150,6 +150,12 @@ fn sigint_works_when_started_with_it_ignored() {
 #[test]
 fn connections_waiting_in_the_backlog_are_answered() {
     let mut s = Server::start(&["--drain", "300"]);
+    // A connection open and silent since before the signal (a browser's
+    // preconnect): closed at once, as a kept-alive one is.
+    let mut preconnect = s.connect();
+    let mut kept = s.connect();
+    kept.send(GET);
+    kept.read_response();
     // Stopped, the server takes the signal first and the connections after
     // it, as they came.
     s.signal(libc::SIGSTOP);
@@ -163,7 +169,9 @@ fn connections_waiting_in_the_backlog_are_answered() {
         .collect();
     let silent: Vec<Client> = (0..2).map(|_| s.connect()).collect();
     s.signal(libc::SIGCONT);
-    s.wait_log("SIGTERM: shutting down; 0 streams end over 300 ms, 5 other connections finish their answers");
+    s.wait_log("SIGTERM: shutting down; 0 streams end over 300 ms, 7 other connections finish their answers");
+    preconnect.expect_eof();
+    kept.expect_eof();
     for mut c in silent {
         c.send(GET);
         sent.push(c);
@@ -174,7 +182,7 @@ fn connections_waiting_in_the_backlog_are_answered() {
         c.expect_eof();
     }
     let end = s.wait_log("SIGTERM: shut down after");
-    assert_eq!((figure(&end, "other connections finished"), figure(&end, "cut at the end")), (5, 0), "{end}");
+    assert_eq!((figure(&end, "other connections finished"), figure(&end, "cut at the end")), (7, 0), "{end}");
     assert_eq!(s.wait_exit(), Some(0));
 }
 
@@ -213,10 +221,21 @@ fn a_stream_cut_at_the_end_ends_for_the_shutdown() {
     // Paced: one 5-byte piece every 5 s, so its retry: cannot get out.
     c.send(&get_events("/events?interval=100&split=5&pause=5000", ""));
     s.wait_log("Client connected to event stream (connection #1");
+    // One that reached its count, its last event still going out: it ends
+    // for that, not for the shutdown.
+    let mut counted = s.connect();
+    counted.send(&get_events("/events?interval=1&count=1&split=5&pause=5000", ""));
+    s.wait_log("Client connected to event stream (connection #2");
+    // Its one event is made (counted in /metrics) 1 ms after it starts.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while crate::harness::metric(&s.metrics(), "sse_events_sent_total") < 1 {
+        assert!(Instant::now() < deadline, "the event was never made");
+    }
     s.signal(libc::SIGTERM);
     let end = s.wait_log("SIGTERM: shut down after");
-    assert_eq!((figure(&end, "streams ended with a retry"), figure(&end, "cut at the end")), (0, 1), "{end}");
+    assert_eq!((figure(&end, "streams ended with a retry"), figure(&end, "cut at the end")), (0, 2), "{end}");
     s.wait_log("Event stream ended for a shutdown (connection #1)");
+    s.wait_log("Event stream ended after its last event (connection #2)");
     assert_eq!(s.wait_exit(), Some(0));
     assert!(!s.logged().iter().any(|l| l.contains("socket error")), "{:#?}", s.logged());
 }
