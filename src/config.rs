@@ -115,6 +115,12 @@ pub const MAX_DOCUMENTS: u64 = 64 << 20;
 /// Writes to one connection per loop turn: a stream cut into 1-byte pieces
 /// waits for the next turn past this many, after the others.
 pub const MAX_WRITES_PER_TURN: usize = 64;
+/// Writes all connections together make in one loop turn (a loopback write
+/// costs about 15 µs, so a turn's writes take some 30 ms at most): past
+/// it, the connections left wait for the next turn, first in line, so a
+/// thousand streams cut into 1-byte pieces of a long write hold up no
+/// other client for long.
+pub const TURN_WRITES: usize = 2048;
 /// The `retry:` sent when full is drawn from this range, so that browsers
 /// turned away at the same moment come back spread out.
 pub const FULL_RETRY_MS: (u64, u64) = (1_000, 5_000);

@@ -61,6 +61,8 @@ pub struct Env<'a> {
     pub site: &'a mut Site,
     pub metrics: &'a mut Metrics,
     pub streams: &'a mut Streams,
+    /// Writes left in this turn, all connections together (`TURN_WRITES`).
+    pub writes_left: &'a mut usize,
 }
 
 /// What the loop knows of a connection's client.

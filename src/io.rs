@@ -226,7 +226,7 @@ fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<Flushed, Ver
                 return Err(Verdict::Close(None));
             }
         }
-        if writes >= MAX_WRITES_PER_TURN {
+        if writes >= MAX_WRITES_PER_TURN || *env.writes_left == 0 {
             return Ok(Flushed::BudgetSpent);
         }
         let pending = conn.output().pending(env.now);
@@ -234,6 +234,7 @@ fn flush(conn: &mut Conn, link: &mut Link, env: &mut Env) -> Result<Flushed, Ver
             return Ok(Flushed::Done);
         }
         writes += 1;
+        *env.writes_left = env.writes_left.saturating_sub(1);
         match link.socket.write(pending) {
             Ok(n) => {
                 written += n;

@@ -32,7 +32,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::channel::{Channels, Limits};
-use crate::config::{BACKLOG, Config, FULL_RESERVE, READ_BUDGET, READ_CHUNK, RESERVED_FDS};
+use crate::config::{BACKLOG, Config, FULL_RESERVE, READ_BUDGET, READ_CHUNK, RESERVED_FDS, TURN_WRITES};
 use crate::conn::{Conn, Env, Peer, Timeouts, Verdict};
 use crate::date::HttpDate;
 use crate::io::{self as conn_io, Link};
@@ -95,6 +95,8 @@ pub struct Server {
     /// Connections with work left for the next turn (as tokens, so a slot
     /// reused meanwhile is not mistaken for its owner).
     again: Vec<Token>,
+    /// Writes left in this turn, all connections together.
+    writes_left: usize,
     due: Vec<usize>,
     full_warned: bool,
     /// Scratch space for reads, kept across calls so reads do not allocate.
@@ -224,6 +226,7 @@ impl Server {
             accept_paused: false,
             starved: false,
             again: Vec::new(),
+            writes_left: TURN_WRITES,
             due: Vec::new(),
             full_warned: false,
             read_buf: Vec::new(),
@@ -280,6 +283,7 @@ impl Server {
             self.now = Instant::now();
             self.date.update();
             self.turn += 1;
+            self.writes_left = TURN_WRITES;
             // What the last turn left over is served after this turn's
             // events: every connection gets its share first.
             let again = std::mem::take(&mut self.again);
@@ -311,11 +315,19 @@ impl Server {
             if std::mem::take(&mut self.stdin_again) {
                 self.read_stdin();
             }
+            // Those the turn's writes did not reach go first next turn.
+            let mut waiting = Vec::new();
             for token in again {
-                if let Some(key) = self.current(token) {
+                if self.writes_left == 0 {
+                    waiting.push(token);
+                } else if let Some(key) = self.current(token) {
                     let v = self.with_conn(key, |c, l, e, b| conn_io::pump(c, l, e, b, false));
                     self.apply(key, v);
                 }
+            }
+            if !waiting.is_empty() {
+                waiting.append(&mut self.again);
+                self.again = waiting;
             }
             // Collect what is due first, so a stream re-armed for an
             // overdue event waits for the next turn: one event per turn.
@@ -383,6 +395,7 @@ impl Server {
             site: &mut self.site,
             metrics: &mut self.metrics,
             streams: &mut self.streams,
+            writes_left: &mut self.writes_left,
         };
         f(&mut slot.conn, &mut slot.link, &mut env, &mut self.read_buf)
     }

@@ -41,6 +41,8 @@ struct Bench {
     /// The write side was shut down.
     shut: bool,
     closed: Option<Verdict>,
+    /// The turn's writes (the loop's, all connections together).
+    writes_left: usize,
 }
 
 impl Bench {
@@ -58,6 +60,7 @@ impl Bench {
             peer: Peer { token: mio::Token(1), full: false, loopback: true, addr: ([127, 0, 0, 1], 9).into() },
             shut: false,
             closed: None,
+            writes_left: sse_server::config::TURN_WRITES,
         }
     }
 
@@ -75,6 +78,7 @@ impl Bench {
             site: &mut self.site,
             metrics: &mut self.metrics,
             streams: &mut self.streams,
+            writes_left: &mut self.writes_left,
         };
         (env, &mut self.conn)
     }

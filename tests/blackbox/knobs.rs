@@ -145,8 +145,10 @@ fn split_cuts_each_write_into_pieces_the_same_every_time() {
     assert_eq!(a.iter().sum::<usize>(), head + ev);
 }
 
-/// A thousand streams cut into 1-byte writes: the others are still served
-/// (a page, and a plain stream's events keep coming).
+/// A thousand streams cut into 1-byte writes, each with a long write to
+/// make (the 1 MiB event of `big-event`: pieces never run out): the others
+/// are still served (a page, and a plain stream's events keep coming),
+/// since a turn makes at most `TURN_WRITES` writes in all.
 #[test]
 fn a_thousand_streams_at_split_1_hold_no_one_up() {
     let s = Server::start(&["--log-level", "warn"]);
@@ -156,7 +158,7 @@ fn a_thousand_streams_at_split_1_hold_no_one_up() {
     let split: Vec<Client> = (0..1000)
         .map(|_| {
             let mut c = s.connect();
-            c.send(&get_events("/events?interval=50&split=1", ""));
+            c.send(&get_events("/scenarios/big-event?split=1", ""));
             c
         })
         .collect();
