@@ -105,6 +105,11 @@ impl Conn {
         }
     }
 
+    /// The server is shutting down: the next answer is the last.
+    pub fn mark_last(&mut self) {
+        self.last = true;
+    }
+
     /// The server is shutting down: an answer under way is finished and is
     /// the last; so is the answer to a request held back in the input, or
     /// to one on its way on a connection accepted in this very turn (taken

@@ -16,6 +16,7 @@
 //! counts what happened, not what was planned: its figures add up to the
 //! connections open at the start.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use mio::Token;
@@ -70,16 +71,6 @@ impl Server {
     }
 
     fn begin_drain(&mut self, signal: &'static str) {
-        // Connections waiting in the backlog would be reset when the
-        // listener closes (a sibling does not get them): taken first, they
-        // are answered with the rest. A socket the service manager passed
-        // keeps its backlog for the next instance, so it is left alone.
-        if !self.inherited {
-            self.accept_backlog();
-        }
-        for mut listener in [self.listener.take(), self.metrics_listener.take()].into_iter().flatten() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
         self.timers.cancel(super::ACCEPT_TIMER);
         let now = self.now;
         let drain = self.drain_period;
@@ -105,28 +96,62 @@ impl Server {
                 (now + drain.mul_f64((i as f64 + u) / n), token)
             })
             .collect();
-        log::info!(
-            "{signal}: shutting down; {} streams end over {} ms, {} other connections finish their answers",
-            plan.len(),
-            drain.as_millis(),
-            others.len()
-        );
-        let (streams, n_others) = (plan.len() as u64, others.len() as u64);
+        let planned = plan.len();
         self.drain = Some(Drain {
             signal,
             began: now,
             until: now + drain,
             plan,
             next: 0,
-            streams,
-            others: n_others,
+            streams: planned as u64,
+            others: others.len() as u64,
             ended_before: self.metrics.streams_ended(),
             shutdown_before: self.metrics.ended(StreamEnd::Shutdown),
         });
-        for key in others {
-            let v = self.with_conn(key, |c, l, e, b| match c.last_answer(e.now) {
-                Verdict::Close(end) => Verdict::Close(end),
-                _ => crate::io::pump(c, l, e, b, false),
+        // The others first: an idle or silent one closes at once, which
+        // makes room for the backlog.
+        let mut n_others = others.len();
+        self.last_answers(&others);
+        // Connections waiting in the backlog would be reset when the
+        // listener closes (a sibling does not get them): taken now (as far
+        // as the cap allows), they are answered with the rest. A socket the
+        // service manager passed keeps its backlog for the next instance,
+        // so it is left alone.
+        if !self.inherited {
+            let known: HashSet<u32> = self.conns.iter().map(|(_, s)| s.link.serial).collect();
+            self.accept_backlog();
+            let taken: Vec<usize> =
+                self.conns.iter().filter(|(_, s)| !known.contains(&s.link.serial)).map(|(k, _)| k).collect();
+            if let Some(d) = &mut self.drain {
+                d.others += taken.len() as u64;
+            }
+            n_others += taken.len();
+            self.last_answers(&taken);
+        }
+        for mut listener in [self.listener.take(), self.metrics_listener.take()].into_iter().flatten() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        log::info!(
+            "{signal}: shutting down; {planned} streams end over {} ms, {n_others} other connections finish their answers",
+            drain.as_millis(),
+        );
+    }
+
+    /// The connections `keys`: each answer under way is the last. What has
+    /// come and not been read yet is read first (with the next answer the
+    /// last), so a request that was on its way is not taken for silence.
+    fn last_answers(&mut self, keys: &[usize]) {
+        for &key in keys {
+            let v = self.with_conn(key, |c, l, e, b| {
+                c.mark_last();
+                l.readable = true;
+                if let v @ Verdict::Close(_) = crate::io::pump(c, l, e, b, false) {
+                    return v;
+                }
+                match c.last_answer(e.now) {
+                    Verdict::Close(end) => Verdict::Close(end),
+                    _ => crate::io::pump(c, l, e, b, false),
+                }
             });
             self.apply(key, v);
         }

@@ -280,3 +280,36 @@ fn a_drained_stream_ends_cleanly_wherever_it_stopped() {
     assert!((1000..=5000).contains(&retry.parse::<u64>().unwrap()), "{rest:?}");
     assert_eq!(s.wait_exit(), Some(0));
 }
+
+/// At its cap, the server makes room before it takes the backlog: the
+/// silent connections close first, then those waiting get their answers
+/// (a 503 if they were taken before the signal, while it was full; never
+/// a reset).
+#[test]
+fn the_backlog_is_answered_even_at_the_cap() {
+    let mut s = Server::start(&["--drain", "300", "--max-connections", "4"]);
+    // 4 + 8 (the reserve) at most: 11 silent ones, then a probe, turned
+    // away (503) once all before it are in (it may still linger later).
+    let silent: Vec<Client> = (0..11).map(|_| s.connect()).collect();
+    let mut probe = s.connect();
+    probe.send(GET);
+    assert_eq!(probe.read_response().status(), 503);
+    drop(probe);
+    s.signal(libc::SIGSTOP);
+    s.signal(libc::SIGTERM);
+    let mut waiting: Vec<Client> = (0..3)
+        .map(|_| {
+            let mut c = s.connect();
+            c.send(GET);
+            c
+        })
+        .collect();
+    s.signal(libc::SIGCONT);
+    s.wait_log("SIGTERM: shutting down; 0 streams end over 300 ms");
+    for c in &mut waiting {
+        let r = c.read_response();
+        assert!([200, 503].contains(&r.status()) && r.header("Connection") == Some("close"), "{}", r.head);
+    }
+    assert_eq!(s.wait_exit(), Some(0));
+    drop(silent);
+}
