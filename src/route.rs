@@ -89,6 +89,14 @@ impl Site {
         self.rng = x;
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
+
+    /// A `retry:` for a client sent away now (full, or shutting down),
+    /// drawn from `FULL_RETRY_MS`, so clients sent away together come back
+    /// spread out.
+    pub fn retry_ms(&mut self) -> u64 {
+        let (lo, hi) = FULL_RETRY_MS;
+        lo + self.random() % (hi - lo + 1)
+    }
 }
 
 /// What the connection does after answering `req` as it asked.
@@ -278,8 +286,6 @@ fn shed(req: &Request, site: &mut Site) -> Response<'static> {
         let r = Response::new(503, Then::Close { say: true }, Body::Text("sse-server is full, retry later"));
         return Response { head_only, ..r }.field("Retry-After", "1");
     }
-    let (lo, hi) = FULL_RETRY_MS;
-    let retry = lo + site.random() % (hi - lo + 1);
-    let body = if head_only { Vec::new() } else { sse::full_message(retry) };
+    let body = if head_only { Vec::new() } else { sse::full_message(site.retry_ms()) };
     Response { head_only, ..Response::new(200, Then::Close { say: false }, Body::Events(Cow::Owned(body))) }
 }

@@ -32,6 +32,8 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh
+. "$ROOT/tests/lib.sh"
 COMPAT=$ROOT/tests/compat
 OUT=$ROOT/target/compat
 ALL_CLIENTS=(nginx python eventsource chromium firefox sse-bench) # the order they start in
@@ -53,29 +55,11 @@ fatal() {
 TMP=
 PIDS=() # servers, nginx and runners started here, ended by pid
 
-# Processes still alive with this run's private temp dir in their command
-# line (a browser's profile, nginx's prefix), and an nginx worker holding a
-# file there (its command line is rewritten): those a killed runner left.
-leftovers() {
-    local p pid cmd fd
-    for p in /proc/[0-9]*; do
-        pid=${p#/proc/}
-        [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
-        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-        if [[ $cmd == *"$TMP"* ]]; then
-            echo "$pid"
-        elif [[ $cmd == "nginx: "* ]]; then
-            for fd in "$p"/fd/*; do
-                if [[ $(readlink "$fd" 2>/dev/null) == "$TMP"/* ]]; then echo "$pid"; break; fi
-            done
-        fi
-    done
-}
-
-# One scan for leftovers, bounded: reading /proc/PID/cmdline can block for a
-# while on a process of someone else's that is busy exiting.
+# One scan for the processes this run left (run_dir_procs, tests/lib.sh),
+# bounded: reading /proc/PID/cmdline can block for a while on a process of
+# someone else's that is busy exiting.
 scan() {
-    TMP=$TMP timeout -k 1 5 bash -c "$(declare -f leftovers); leftovers" 2>/dev/null
+    TMP=$TMP timeout -k 1 5 bash -c "$(declare -f run_dir_procs); run_dir_procs" 2>/dev/null
 }
 
 cleanup() {

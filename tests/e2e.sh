@@ -22,6 +22,8 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh
+. "$ROOT/tests/lib.sh"
 E2E=$ROOT/tests/e2e
 ARTIFACTS=$ROOT/target/e2e
 ALL_CHECKS=(curl-count curl-resume curl-index curl-events-head eventsource nginx-prompt nginx-heartbeat browser
@@ -62,24 +64,13 @@ RUNNER_PID=
 # line (chromium's --user-data-dir, nginx -p), and an nginx worker holding a
 # log file there (its command line is rewritten).
 leftovers() {
-    local p pid cmd fd
+    local pid cmd
     if [[ -f $TMP/pids ]]; then
         while IFS=$'\t' read -r pid cmd; do
             [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") == "$cmd "* ]] && echo "$pid"
         done <"$TMP/pids"
     fi
-    for p in /proc/[0-9]*; do
-        pid=${p#/proc/}
-        [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
-        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-        if [[ $cmd == *"$TMP"* ]]; then
-            echo "$pid"
-        elif [[ $cmd == "nginx: "* ]]; then
-            for fd in "$p"/fd/*; do
-                if [[ $(readlink "$fd" 2>/dev/null) == "$TMP"/* ]]; then echo "$pid"; break; fi
-            done
-        fi
-    done
+    run_dir_procs
 }
 
 cleanup() {

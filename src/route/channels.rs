@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use super::{Cors, Site, plain, query_value, then};
 use crate::channel::{PublishTo, check_event_type, check_name};
-use crate::config::{FULL_RETRY_MS, MAX_CONTENT, MAX_PUBLISH_IN_FLIGHT};
+use crate::config::{MAX_CONTENT, MAX_PUBLISH_IN_FLIGHT};
 use crate::conn::Peer;
 use crate::http::{Method, Request};
 use crate::metrics::Metrics;
@@ -58,9 +58,7 @@ fn subscribe<'a>(req: &Request, name: &[u8], peer: &Peer, site: &mut Site, now: 
         Ok(sub) => sub,
         // An EventSource stops for good on a 503: it is told to come back.
         Err(_) if req.accepts_event_stream => {
-            let (lo, hi) = FULL_RETRY_MS;
-            let retry = lo + site.random() % (hi - lo + 1);
-            let body = crate::sse::retry_later("too many channels", retry);
+            let body = crate::sse::retry_later("too many channels", site.retry_ms());
             return Response::new(200, Then::Close { say: false }, Body::Events(body.into()));
         }
         Err(_) => return plain(req, 503, "too many channels, retry later").field("Retry-After", "1"),

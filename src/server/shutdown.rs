@@ -22,7 +22,7 @@ use std::time::Instant;
 use mio::Token;
 
 use super::{Server, token_of};
-use crate::config::{DRAIN_GRACE, FULL_RETRY_MS};
+use crate::config::DRAIN_GRACE;
 use crate::conn::Verdict;
 use crate::metrics::StreamEnd;
 
@@ -169,10 +169,9 @@ impl Server {
             d.next += 1;
             due.push(token);
         }
-        let (lo, hi) = FULL_RETRY_MS;
         for token in due {
             if let Some(key) = self.current(token) {
-                let retry = lo + self.site.random() % (hi - lo + 1);
+                let retry = self.site.retry_ms();
                 let v = self.with_conn(key, |c, l, e, b| match c.end_stream(retry, e) {
                     Verdict::Close(end) => Verdict::Close(end),
                     _ => crate::io::pump(c, l, e, b, false),

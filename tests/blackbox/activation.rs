@@ -35,9 +35,7 @@ fn systemd_socket_activate_starts_it_on_its_socket() {
     let mut s = Launch::new(&[]).under(&["systemd-socket-activate", "-l", &format!("127.0.0.1:{port}")]).start();
     drop(waiter.join().unwrap());
     s.wait_log(&format!("listening on the socket passed by the service manager (127.0.0.1:{port})"));
-    let mut c = s.connect();
-    c.send(&get_events("/events?count=1&interval=1", ""));
-    c.read_until(b"\r\n\r\n");
+    let mut c = s.stream("/events?count=1&interval=1", "");
     assert_eq!(String::from_utf8(c.read_to_eof()).unwrap(), event(1, 1));
 }
 

@@ -24,10 +24,7 @@ fn id_of(r: &crate::harness::Response) -> String {
 
 /// A subscriber whose head has been read.
 fn subscribe(s: &Server, target: &str, extra: &str) -> (Client, String) {
-    let mut c = s.connect();
-    c.send(&get_events(target, extra));
-    let head = normalize_date(&String::from_utf8(c.read_until(b"\r\n\r\n")).unwrap());
-    (c, head)
+    s.stream_head(target, extra)
 }
 
 fn ev(id: &str, data: &str) -> String {

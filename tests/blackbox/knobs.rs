@@ -80,9 +80,7 @@ fn status_and_content_type_replace_the_streams() {
 #[test]
 fn a_reset_after_n_events_is_a_reset_and_a_stall_keeps_the_connection() {
     let mut s = Server::start(&[]);
-    let mut c = s.connect();
-    c.send(&get_events("/events?interval=5&reset_after=2", ""));
-    c.read_until(b"\r\n\r\n");
+    let c = s.stream("/events?interval=5&reset_after=2", "");
     let mut got = Vec::new();
     let mut socket = c.writer();
     let mut buf = [0u8; 4096];
@@ -99,9 +97,7 @@ fn a_reset_after_n_events_is_a_reset_and_a_stall_keeps_the_connection() {
     // A stall: the events, then nothing (not even a heartbeat), and the
     // connection stays open until the client goes.
     let mut s = Server::start(&["--heartbeat", "50"]);
-    let mut c = s.connect();
-    c.send(&get_events("/events?interval=5&stall_after=1", ""));
-    c.read_until(b"\r\n\r\n");
+    let mut c = s.stream("/events?interval=5&stall_after=1", "");
     assert_eq!(String::from_utf8(c.read_exact_n(event(1, 1).len())).unwrap(), event(1, 1));
     // Ten heartbeat periods of silence: an absence, so it is watched.
     assert_eq!(c.fill(Some(Duration::from_millis(500))), Fill::Nothing);
@@ -152,9 +148,7 @@ fn split_cuts_each_write_into_pieces_the_same_every_time() {
 #[test]
 fn a_thousand_streams_at_split_1_hold_no_one_up() {
     let s = Server::start(&["--log-level", "warn"]);
-    let mut plain = s.connect();
-    plain.send(&get_events("/events?interval=50", ""));
-    plain.read_until(b"\r\n\r\n");
+    let mut plain = s.stream("/events?interval=50", "");
     let split: Vec<Client> = (0..1000)
         .map(|_| {
             let mut c = s.connect();
@@ -182,9 +176,7 @@ fn a_thousand_streams_at_split_1_hold_no_one_up() {
 #[test]
 fn a_split_stream_that_falls_behind_is_a_slow_consumer() {
     let mut s = Server::start(&[]);
-    let mut plain = s.connect();
-    plain.send(&get_events("/events?interval=20", ""));
-    plain.read_until(b"\r\n\r\n");
+    let mut plain = s.stream("/events?interval=20", "");
     // 64 KiB events every millisecond, 64 one-byte writes a turn.
     let mut fast = s.connect();
     fast.send(&get_events("/events?interval=1&size=65536&split=1", ""));
@@ -218,9 +210,7 @@ fn a_long_scripted_write_in_pieces_is_not_a_slow_consumer() {
         c.read_response().body
     };
     for knobs in ["split=16", "split=random&seed=3"] {
-        let mut c = s.connect();
-        c.send(&get_events(&format!("/scenarios/big-event?{knobs}"), ""));
-        c.read_until(b"\r\n\r\n");
+        let mut c = s.stream(&format!("/scenarios/big-event?{knobs}"), "");
         assert!(c.read_to_eof() == raw, "{knobs}: not the whole event");
     }
 }

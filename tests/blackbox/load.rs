@@ -8,9 +8,7 @@ use crate::harness::{BIN, Server, WAIT, event, get_events, metric, run};
 #[test]
 fn size_pads_each_event() {
     let server = Server::start(&[]);
-    let mut c = server.connect();
-    c.send(&get_events("/events?size=64&count=2&interval=1", ""));
-    c.read_until(b"\r\n\r\n");
+    let mut c = server.stream("/events?size=64&count=2&interval=1", "");
     for n in 1..=2 {
         let text = format!("Server says hi! (event #{n} of connection #1)");
         let data = format!("{text} {}", ".".repeat(64 - text.len() - 1));
@@ -18,9 +16,7 @@ fn size_pads_each_event() {
         assert_eq!(String::from_utf8(c.read_exact_n(want.len())).unwrap(), want);
     }
     // The largest size, whole, on a stream that keeps up.
-    let mut c = server.connect();
-    c.send(&get_events("/events?size=65536&count=3&interval=1", ""));
-    c.read_until(b"\r\n\r\n");
+    let mut c = server.stream("/events?size=65536&count=3&interval=1", "");
     for n in 1..=3 {
         let head = format!("event: my-custom-event\nid: 2-{n}\ndata: ");
         assert_eq!(String::from_utf8(c.read_exact_n(head.len())).unwrap(), head);
@@ -28,9 +24,7 @@ fn size_pads_each_event() {
         assert_eq!(data.len(), 65_536 + 2, "event {n}");
     }
     // Below the text's own length, no padding.
-    let mut c = server.connect();
-    c.send(&get_events("/events?size=10&count=1&interval=1", ""));
-    c.read_until(b"\r\n\r\n");
+    let mut c = server.stream("/events?size=10&count=1&interval=1", "");
     assert_eq!(String::from_utf8(c.read_to_eof()).unwrap(), event(3, 1));
 }
 

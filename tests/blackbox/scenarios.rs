@@ -139,9 +139,7 @@ fn expectations_are_what_the_standard_says() {
 fn sessions_follow_the_last_event_id_or_the_key() {
     let s = Server::start(&[]);
     // Stateless: the Last-Event-ID says which connection this is.
-    let mut c = s.connect();
-    c.send(&get_events("/scenarios/echo-last-event-id", "Last-Event-ID: 42\r\n"));
-    c.read_until(b"\r\n\r\n");
+    let mut c = s.stream("/scenarios/echo-last-event-id", "Last-Event-ID: 42\r\n");
     assert_eq!(c.read_to_eof(), b"data: 42\n\n");
     let r = get(&s, "/scenarios/no-content-after-3", "Last-Event-ID: 3\r\n");
     assert_eq!((r.status(), r.body.len()), (204, 0));

@@ -36,14 +36,7 @@ fn figure(line: &str, what: &str) -> u64 {
 #[test]
 fn sigterm_drains_the_streams_then_exits_0() {
     let mut s = Server::start(&["--drain", "1000"]);
-    let mut streams: Vec<Client> = (0..40)
-        .map(|_| {
-            let mut c = s.connect();
-            c.send(&get_events("/events?interval=100", ""));
-            c.read_until(b"\r\n\r\n");
-            c
-        })
-        .collect();
+    let mut streams: Vec<Client> = (0..40).map(|_| s.stream("/events?interval=100", "")).collect();
     // A request whose head has not all come (cut at the end), and an idle
     // kept-alive connection (closed at once). The server reads the partial
     // head first: it was ready before the idle request was sent, and that
@@ -122,9 +115,7 @@ fn answers_in_flight_finish_and_are_the_last() {
 #[test]
 fn a_second_signal_exits_at_once() {
     let mut s = Server::start(&["--drain", "60000"]);
-    let mut c = s.connect();
-    c.send(&get_events("/events", ""));
-    c.read_until(b"\r\n\r\n");
+    let _c = s.stream("/events", "");
     s.wait_log("Client connected to event stream");
     s.signal(libc::SIGINT);
     s.wait_log("SIGINT: shutting down");
@@ -244,9 +235,7 @@ fn a_stream_cut_at_the_end_ends_for_the_shutdown() {
 #[test]
 fn two_signals_at_once_stop_at_once() {
     let mut s = Server::start(&["--drain", "60000"]);
-    let mut c = s.connect();
-    c.send(&get_events("/events", ""));
-    c.read_until(b"\r\n\r\n");
+    let _c = s.stream("/events", "");
     s.wait_log("Client connected to event stream");
     s.signal(libc::SIGSTOP);
     s.signal(libc::SIGTERM);
@@ -262,13 +251,9 @@ fn two_signals_at_once_stop_at_once() {
 #[test]
 fn a_drained_stream_ends_cleanly_wherever_it_stopped() {
     let mut s = Server::start(&["--drain", "0"]);
-    let mut chunked = s.connect();
-    chunked.send(&get_events("/events?te=chunked&interval=50&count=1000", ""));
-    chunked.read_until(b"\r\n\r\n");
+    let mut chunked = s.stream("/events?te=chunked&interval=50&count=1000", "");
     chunked.read_until(b"\n\n\r\n");
-    let mut half = s.connect();
-    half.send(&get_events("/scenarios/stall-mid-event", ""));
-    half.read_until(b"\r\n\r\n");
+    let mut half = s.stream("/scenarios/stall-mid-event", "");
     assert_eq!(half.read_exact_n(19), b"data: one\n\ndata: tw");
     s.signal(libc::SIGTERM);
     let body = String::from_utf8(chunked.read_to_eof()).unwrap();

@@ -24,9 +24,7 @@ fn the_head_comes_at_once_then_exact_events() {
         assert_eq!(String::from_utf8(c.read_exact_n(want.len())).unwrap(), want);
     }
     // A second client is connection #2.
-    let mut d = server.connect();
-    d.send(&get_events("/events", ""));
-    d.read_until(b"\r\n\r\n");
+    let mut d = server.stream("/events", "");
     assert_eq!(String::from_utf8(d.read_exact_n(event(2, 1).len())).unwrap(), event(2, 1));
 }
 
@@ -141,9 +139,7 @@ fn bad_query_values_are_400_naming_them() {
 #[test]
 fn heartbeats_only_on_silent_streams() {
     let server = Server::start(&["--heartbeat", "100"]);
-    let mut silent = server.connect();
-    silent.send(&get_events("/events?interval=600000", ""));
-    silent.read_until(b"\r\n\r\n");
+    let mut silent = server.stream("/events?interval=600000", "");
     for _ in 0..3 {
         assert_eq!(silent.read_exact_n(13), b": heartbeat\n\n");
     }
@@ -167,9 +163,7 @@ fn heartbeat_zero_disables_them() {
 #[test]
 fn a_client_leaving_is_noticed_at_once() {
     let mut server = Server::start(&["--interval", "3600000"]);
-    let mut c = server.connect();
-    c.send(&get_events("/events", ""));
-    c.read_until(b"\r\n\r\n");
+    let c = server.stream("/events", "");
     server.wait_log("Client connected to event stream (connection #1");
     drop(c);
     // The next event would be an hour away: the close itself is noticed.
@@ -182,9 +176,7 @@ fn a_client_leaving_is_noticed_at_once() {
 #[test]
 fn bytes_sent_on_a_stream_are_discarded() {
     let server = Server::start(&["--interval", "20"]);
-    let mut c = server.connect();
-    c.send(&get_events("/events?count=5", ""));
-    c.read_until(b"\r\n\r\n");
+    let mut c = server.stream("/events?count=5", "");
     // Requests and garbage after the stream request change nothing.
     c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     c.send(&[0xffu8; 100_000]);
@@ -292,9 +284,7 @@ fn head_of_events_keeps_an_http_1_0_connection_and_says_so() {
 #[test]
 fn an_idle_server_with_an_open_stream_does_not_wake_up() {
     let mut server = Server::start(&["--heartbeat", "0", "--log-level", "info"]);
-    let mut c = server.connect();
-    c.send(&get_events("/events?interval=3600000", ""));
-    c.read_until(b"\r\n\r\n");
+    let _c = server.stream("/events?interval=3600000", "");
     server.wait_log("Client connected to event stream (connection #1");
     // A switch is counted when the thread goes to sleep: let it finish
     // answering and block in the poll before the window opens (no byte or

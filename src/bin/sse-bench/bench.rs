@@ -292,8 +292,7 @@ pub fn fault(stats: &Stats, connections: u64) -> Option<String> {
         (stats.gaps > 0, format!("{} id gaps", stats.gaps)),
         (stats.repeats > 0, format!("{} repeated ids", stats.repeats)),
     ];
-    let found: Vec<String> = faults.into_iter().filter(|(bad, _)| *bad).map(|(_, why)| why).collect();
-    (!found.is_empty()).then(|| found.join("; "))
+    crate::stats::faults(faults, "; ")
 }
 
 #[cfg(test)]

@@ -184,12 +184,21 @@ where
     parser.value().map_err(e)?.parse().map_err(e)
 }
 
-pub fn connections(parser: &mut lexopt::Parser) -> Result<usize, String> {
+/// A whole number from 1 to `max`, `--NAME`.
+fn count<T>(parser: &mut lexopt::Parser, name: &str, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display + Copy,
+    T::Err: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
     let n = value(parser)?;
-    if !(1..=MAX_CONNECTIONS).contains(&n) {
-        return Err(format!("--connections must be 1 to {MAX_CONNECTIONS}"));
+    if !(T::from(1)..=max).contains(&n) {
+        return Err(format!("--{name} must be 1 to {max}"));
     }
     Ok(n)
+}
+
+pub fn connections(parser: &mut lexopt::Parser) -> Result<usize, String> {
+    count(parser, "connections", MAX_CONNECTIONS)
 }
 
 /// A rate per second, `--NAME`.
@@ -223,11 +232,7 @@ pub fn secs(parser: &mut lexopt::Parser, name: &str) -> Result<Duration, String>
 }
 
 pub fn sources(parser: &mut lexopt::Parser) -> Result<u32, String> {
-    let k = value(parser)?;
-    if !(1..=MAX_SOURCES).contains(&k) {
-        return Err(format!("--sources must be 1 to {MAX_SOURCES}"));
-    }
-    Ok(k)
+    count(parser, "sources", MAX_SOURCES)
 }
 
 /// A `Name: value` field, `--NAME`.

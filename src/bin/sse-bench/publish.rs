@@ -154,6 +154,5 @@ pub fn fault(stats: &Stats) -> Option<String> {
         (stats.gaps > 0, format!("{} deliveries missed", stats.gaps)),
         (stats.repeats > 0, format!("{} repeated events", stats.repeats)),
     ];
-    let found: Vec<String> = faults.into_iter().filter(|(bad, _)| *bad).map(|(_, why)| why).collect();
-    (!found.is_empty()).then(|| found.join(", "))
+    crate::stats::faults(faults, ", ")
 }

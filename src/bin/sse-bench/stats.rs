@@ -227,6 +227,13 @@ impl Display for Ms {
     }
 }
 
+/// The reasons of the faults that hold, joined by `sep`; `None` if none
+/// holds (a run measured what it was asked).
+pub fn faults<const N: usize>(faults: [(bool, String); N], sep: &str) -> Option<String> {
+    let found: Vec<String> = faults.into_iter().filter(|(bad, _)| *bad).map(|(_, why)| why).collect();
+    (!found.is_empty()).then(|| found.join(sep))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Client, Server, get_events};
+use crate::harness::{Client, Server};
 
 /// Raises this test process's soft open-file limit to its hard limit: the
 /// test holds 5,000 connections of its own.
@@ -30,9 +30,7 @@ fn one_client_pipelining_metrics_holds_no_one_up() {
     raise_nofile();
     let s = Server::start(&["--log-level", "warn"]);
     let idle: Vec<Client> = (0..5000).map(|_| s.connect()).collect();
-    let mut stream = s.connect();
-    stream.send(&get_events("/events?interval=20", ""));
-    stream.read_until(b"\r\n\r\n");
+    let mut stream = s.stream("/events?interval=20", "");
     stream.read_until(b"\n\n");
     let one = b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
     let flood = one.repeat(64 * 1024 / one.len());

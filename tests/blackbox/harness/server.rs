@@ -277,6 +277,21 @@ impl Server {
         Client::connect(self.addr)
     }
 
+    /// A stream of `target` (`GET` with `Accept: text/event-stream` and the
+    /// `extra` fields) whose response head has been read: the client, and
+    /// the head with its date as `<date>`.
+    pub fn stream_head(&self, target: &str, extra: &str) -> (Client, String) {
+        let mut c = self.connect();
+        c.send(&super::client::get_events(target, extra));
+        let head = super::expect::normalize_date(&String::from_utf8_lossy(&c.read_until(b"\r\n\r\n")));
+        (c, head)
+    }
+
+    /// `stream_head`, for a test that does not look at the head.
+    pub fn stream(&self, target: &str, extra: &str) -> Client {
+        self.stream_head(target, extra).0
+    }
+
     /// Waits for a log line containing `needle`; takes it and returns it.
     pub fn wait_log(&mut self, needle: &str) -> String {
         if let Some(i) = self.seen.iter().position(|l| l.contains(needle)) {

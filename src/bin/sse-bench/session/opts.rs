@@ -7,10 +7,8 @@ use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::opts::{Command, MAX_DURATION_SECS, parse_host, parse_path};
+use crate::opts::{Command, MAX_DURATION_SECS, parse_path};
 
-/// Connections one session may make, reconnections included.
-pub const MAX_CONNECTIONS: usize = 1_000_000;
 /// The server's own bound on `retry=` and `interval=`: an hour.
 pub const MAX_MS: u64 = 3_600_000;
 
@@ -60,23 +58,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
     while let Some(arg) = parser.next().map_err(e)? {
         match arg {
             Long("session") => {}
-            Long("host") => {
-                let text: String = parser.value().map_err(e)?.parse().map_err(e)?;
-                o.host = parse_host(&text).ok_or_else(|| format!("--host must be an IP address, not {text:?}"))?;
-            }
-            Long("port") => {
-                o.port = parser.value().map_err(e)?.parse().map_err(e)?;
-                if o.port == 0 {
-                    return Err("--port must be 1 to 65535".into());
-                }
-            }
+            Long("host") => o.host = crate::opts::host(&mut parser)?,
+            Long("port") => o.port = crate::opts::port(&mut parser)?,
             Long("path") => o.path = parse_path(parser.value().map_err(e)?.parse().map_err(e)?)?,
-            Short('c') | Long("connections") => {
-                o.connections = parser.value().map_err(e)?.parse().map_err(e)?;
-                if !(1..=MAX_CONNECTIONS).contains(&o.connections) {
-                    return Err(format!("--connections must be 1 to {MAX_CONNECTIONS}"));
-                }
-            }
+            Short('c') | Long("connections") => o.connections = crate::opts::connections(&mut parser)?,
             Long("open-ms") => o.open = ms(&mut parser, "open-ms", 1)?,
             Long("default-retry") => o.default_retry = ms(&mut parser, "default-retry", 0)?,
             Long("timeout") => {
@@ -147,7 +132,7 @@ mod tests {
         assert_eq!((o.path.as_str(), o.connections), ("/scenarios/basic?split=1", 5));
         assert_eq!((o.open, o.default_retry, o.timeout), (ms(1), ms(0), ms(500)));
         let o = run(&["--session", "--path", "/", "--connections", "1000000", "--open-ms", "3600000"]).unwrap();
-        assert_eq!((o.connections, o.open), (MAX_CONNECTIONS, ms(MAX_MS)));
+        assert_eq!((o.connections, o.open), (crate::opts::MAX_CONNECTIONS, ms(MAX_MS)));
     }
 
     #[test]
